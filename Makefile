@@ -1,0 +1,51 @@
+# Every task Assay's developers and CI run. `make help` lists them.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+VENV ?= .venv
+BIN := $(VENV)/bin
+PYTHON ?= python3
+PYTEST_ARGS ?=
+
+.PHONY: help install run test lint format typecheck check services lock docs-config clean
+
+help: ## List every task
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-12s %s\n", $$1, $$2}'
+
+install: $(VENV)/.installed ## Create .venv and install Assay with its development tools (from the lock)
+
+$(VENV)/.installed: pyproject.toml requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --constraint requirements.lock --editable '.[dev]'
+	touch $@
+
+run: install ## Install and start Assay on http://127.0.0.1:8000 (SQLite, in-process cache)
+	$(BIN)/assay serve
+
+test: install services ## Run the whole test suite (SQLite, PostgreSQL, MariaDB, Redis) with coverage
+	$(BIN)/pytest --cov=assay --cov-report=term-missing:skip-covered --cov-fail-under=85 $(PYTEST_ARGS)
+
+lint: install ## ruff lint and format check
+	$(BIN)/ruff check src tests scripts examples bench
+	$(BIN)/ruff format --check src tests scripts examples bench
+
+format: install ## Apply ruff fixes and formatting
+	$(BIN)/ruff check --fix src tests scripts examples bench
+	$(BIN)/ruff format src tests scripts examples bench
+
+typecheck: install ## mypy --strict on src/
+	$(BIN)/mypy
+
+check: lint typecheck test ## Exactly what CI runs: lint, types, the whole test suite
+
+services: ## Start PostgreSQL, MariaDB and Redis if they are down (fails loudly if one stays down)
+	bash scripts/ensure-services.sh
+
+lock: ## Re-resolve requirements.lock from pyproject.toml
+	$(BIN)/pip install --quiet uv
+	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 --quiet -o requirements.lock
+
+docs-config: install ## Regenerate docs/configuration.md from the Settings class
+	$(BIN)/python scripts/render_config_docs.py > docs/configuration.md
+
+clean: ## Remove the virtual environment, caches and coverage data
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.* htmlcov

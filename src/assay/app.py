@@ -1,0 +1,233 @@
+"""The application factory."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+
+from assay import __version__
+from assay.core.cache import create_cache
+from assay.core.config_check import production_problems
+from assay.core.db import Database
+from assay.core.errors import install_error_handlers
+from assay.core.logging import configure_logging, get_logger
+from assay.core.memory import (
+    freeze_long_lived_objects,
+    set_heap_freezing,
+    thaw_long_lived_objects,
+)
+from assay.core.metrics import (
+    POOL_COLLECTOR,
+    MetricsListener,
+    mark_worker_stopped,
+    multiprocess_directory,
+    share_pool_state,
+    start_metrics_listener,
+)
+from assay.core.migrations import prepare_database
+from assay.core.net import parse_networks
+from assay.core.routes import iter_api_routes
+from assay.core.secrets_store import with_generated_secrets
+from assay.core.tracing import (
+    Tracing,
+    start_error_tracking,
+    start_tracing,
+    stop_error_tracking,
+)
+from assay.http.request_context import RequestContextMiddleware
+from assay.http.stack import install_http_protection
+from assay.identity.admin_routes import router as admin_router
+from assay.identity.context import IdentityContext
+from assay.identity.deps import authenticate
+from assay.identity.email_routes import EMAIL_ROUTERS
+from assay.identity.org_routes import router as org_router
+from assay.identity.public_routes import is_public
+from assay.identity.routes import auth_router, me_router
+from assay.identity.sso_routes import router as sso_router
+from assay.scoring.context import ScoringContext
+from assay.scoring.keys_routes import router as publisher_keys_router
+from assay.scoring.oip_routes import router as oip_router
+from assay.scoring.predict_fast_path import install_predict_fast_path
+from assay.scoring.routes import records_router as predictions_router
+from assay.scoring.routes import router as models_router
+from assay.scoring.routes import system_router as system_info_router
+from assay.settings import Settings, load_settings
+from assay.system.routes import metrics_router
+from assay.system.routes import router as system_router
+
+log = get_logger("assay.app")
+
+
+class ConfigurationError(RuntimeError):
+    """The configuration is unfit to start; `problems` lists every reason."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(problems))
+
+
+def _start_metrics(settings: Settings) -> MetricsListener | None:
+    # A worker among several does not serve the listener: `assay serve` itself does,
+    # adding up every worker's metrics (see assay.server).
+    if settings.metrics_port == 0 or multiprocess_directory() is not None:
+        return None
+    try:
+        return start_metrics_listener(settings.metrics_host, settings.metrics_port)
+    except OSError as exc:
+        log.warning("metrics_listener_unavailable", port=settings.metrics_port, error=str(exc))
+        return None
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    database: Database = app.state.database
+    tracing: Tracing | None = app.state.tracing
+    start_error_tracking(settings)
+    metrics_listener: MetricsListener | None = None
+    pool_sharing: asyncio.Task[None] | None = None
+    try:
+        await prepare_database(database.engine, settings)
+        await database.ping()
+        await app.state.cache.ping()
+        POOL_COLLECTOR.track(database.engine)
+        metrics_listener = _start_metrics(settings)
+        if multiprocess_directory() is not None:
+            pool_sharing = asyncio.create_task(share_pool_state())
+        await app.state.scoring.start(settings, database)
+        freeze_long_lived_objects(collect_first=True)
+        log.info("started", version=__version__, env=settings.env.value, db=database.dialect)
+        yield
+    finally:
+        # Each step runs even when one before it failed (the failure is logged), above
+        # all the last ones: closing the database pool. Buffers (prediction records)
+        # go first, while the pool is still open.
+        await _shutdown_step("prediction records and scoring threads", app.state.scoring.stop)
+        if metrics_listener is not None:
+            await _shutdown_step("metrics listener", metrics_listener.stop)
+        if pool_sharing is not None:
+            await _shutdown_step("pool state sharing", lambda: _cancelled(pool_sharing))
+        if tracing is not None:
+            await _shutdown_step("tracing", tracing.shutdown)
+        # Mail of committed changes is delivered before the process goes away.
+        await _shutdown_step("mail", app.state.identity.mail.aclose)
+        await _shutdown_step("cache", app.state.cache.close)
+        await _shutdown_step("database", database.dispose)
+        await _shutdown_step("worker metrics", mark_worker_stopped)
+        await _shutdown_step("error tracking", stop_error_tracking)
+        thaw_long_lived_objects()
+        log.info("stopped")
+
+
+async def _shutdown_step(name: str, action: Callable[[], object]) -> None:
+    try:
+        result = action()
+        if inspect.isawaitable(result):
+            await result
+    except Exception:
+        log.exception("shutdown_step_failed", step=name)
+
+
+async def _cancelled(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+class UnprotectedRouteError(RuntimeError):
+    pass
+
+
+def _requires_principal(dependant: Any) -> bool:
+    return any(
+        dep.call is authenticate or _requires_principal(dep) for dep in dependant.dependencies
+    )
+
+
+def assert_deny_by_default(app: FastAPI) -> None:
+    """Refuse to build an app with a route that is neither public nor authenticated."""
+    unprotected = [
+        f"{method} {route.path}"
+        for route in iter_api_routes(app)
+        for method in sorted(route.methods or ())
+        if not is_public(method, route.path) and not _requires_principal(route.dependant)
+    ]
+    if unprotected:
+        msg = "routes without a principal requirement: " + ", ".join(unprotected)
+        raise UnprotectedRouteError(msg)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build an Assay application; nothing connects until its lifespan starts."""
+    settings = settings or load_settings()
+    if settings.is_production:
+        problems = production_problems(settings)
+        if problems:
+            raise ConfigurationError(problems)
+    settings = with_generated_secrets(settings)
+    configure_logging(settings)
+
+    docs = settings.effective_docs_enabled
+    app = FastAPI(
+        title="Assay",
+        version=__version__,
+        summary="Secure, audited, multi-tenant scoring API.",
+        docs_url="/docs" if docs else None,
+        redoc_url=None,
+        openapi_url="/openapi.json" if docs else None,
+        lifespan=_lifespan,
+        debug=False,  # tracebacks never reach clients, even in debug mode
+    )
+    app.state.settings = settings
+    app.state.database = Database(settings)
+    app.state.cache = create_cache(settings)
+    app.state.tracing = None
+    app.state.identity = IdentityContext.build(settings, app.state.database, app.state.cache)
+    app.state.scoring = ScoringContext.build(
+        settings, app.state.database, app.state.identity.keyring
+    )
+    install_error_handlers(app)
+    # Before any router: it adds the default rate limit to every route included after it.
+    install_http_protection(app, settings, quotas=app.state.identity.quotas)
+    # FastAPI tries the included routers in this order on every request, so the scoring
+    # routers (the hot path) come first; the paths do not overlap, so order is free.
+    for router in (
+        models_router,
+        oip_router,
+        system_router,
+        metrics_router,
+        auth_router,
+        me_router,
+        org_router,
+        admin_router,
+        *EMAIL_ROUTERS,
+        sso_router,
+        predictions_router,
+        system_info_router,
+        publisher_keys_router,
+    ):
+        app.include_router(router)
+    assert_deny_by_default(app)
+    if settings.predict_fast_path:
+        install_predict_fast_path(app)
+
+    if settings.otel_enabled:
+        app.state.tracing = start_tracing(settings, app, app.state.database.engine)
+    # Added last, so it is outermost: it sees every response, errors included.
+    app.add_middleware(
+        RequestContextMiddleware, trusted_proxies=parse_networks(settings.trusted_proxies)
+    )
+    return app
+
+
+def app_from_environment() -> FastAPI:
+    """Factory used by `assay serve` workers: settings from the environment."""
+    # A serving worker keeps the collector off its long-lived objects (see core.memory).
+    set_heap_freezing(True)
+    return create_app(load_settings())

@@ -1,0 +1,223 @@
+"""The `assay` command line: everything an operator does at a terminal."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+from pydantic_settings import SettingsError
+
+from assay import __version__
+from assay.cli_support import (
+    EXIT_CONFIG_PROBLEM,
+    check_cache,
+    readiness_problems,
+    reported_failures,
+)
+from assay.core import migrations
+from assay.core.config_check import production_problems
+from assay.core.config_view import masked_settings
+from assay.core.db import Database
+from assay.core.dev_cli import dev_app
+from assay.core.logging import configure_logging
+from assay.core.migrations import prepare_database
+from assay.core.secrets_store import with_generated_secrets
+from assay.demo import DEFAULT_PACK as DEMO_PACK
+from assay.demo import create_demo, demo, ensure_trained, print_demo
+from assay.identity.cli import admin_app
+from assay.scoring.cli import keys_app, models_app
+from assay.server import ServerStartError, run_factory
+from assay.settings import Environment, Settings, load_settings
+
+app = typer.Typer(
+    no_args_is_help=True,
+    help="Assay: a secure, audited, multi-tenant scoring platform.",
+    pretty_exceptions_enable=False,
+)
+migrate_app = typer.Typer(no_args_is_help=True, help="Apply or inspect database migrations.")
+config_app = typer.Typer(no_args_is_help=True, help="Inspect and check the configuration.")
+app.add_typer(migrate_app, name="migrate")
+app.add_typer(config_app, name="config")
+app.add_typer(admin_app, name="admin")
+app.add_typer(models_app, name="models")
+app.add_typer(keys_app, name="keys")
+app.command("demo")(demo)
+app.add_typer(dev_app, name="dev")
+
+
+@app.callback()
+def _logging_to_stderr() -> None:
+    """Keep stdout for command output; log lines (security events...) go to stderr."""
+    try:
+        configure_logging(load_settings(), stream=sys.stderr)
+    except (ValidationError, SettingsError):
+        return  # the command itself reports the invalid setting
+
+
+def _settings(**overrides: object) -> Settings:
+    try:
+        return load_settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        typer.echo("The configuration is invalid:", err=True)
+        for error in exc.errors():
+            field = ".".join(str(p) for p in error["loc"])
+            message = error["msg"].removeprefix("Value error, ")
+            typer.echo(f"  - ASSAY_{field.upper()}: {message}", err=True)
+        raise typer.Exit(EXIT_CONFIG_PROBLEM) from None
+    except SettingsError as exc:
+        # A missing or malformed TOML file, or a JSON setting that does not parse.
+        raise _fail("The configuration is invalid:", [str(exc)]) from None
+
+
+def _fail(title: str, problems: list[str]) -> typer.Exit:
+    typer.echo(title, err=True)
+    for problem in problems:
+        typer.echo(f"  - {problem}", err=True)
+    return typer.Exit(EXIT_CONFIG_PROBLEM)
+
+
+async def _with_database(settings: Settings, action: str, revision: str = "head") -> None:
+    database = Database(settings)
+    try:
+        if action == "prepare":
+            await prepare_database(database.engine, settings)
+        elif action == "upgrade":
+            await migrations.upgrade(database.engine, revision)
+        elif action == "downgrade":
+            await migrations.downgrade(database.engine, revision)
+        elif action == "revision":
+            await migrations.autogenerate_revision(database.engine, revision)
+        elif action == "current":
+            state = await migrations.migration_state(database.engine)
+            current = ", ".join(state.current) or "(none)"
+            suffix = " (head)" if state.is_current else f" (head is {', '.join(state.heads)})"
+            typer.echo(current + suffix)
+    finally:
+        await database.dispose()
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address.")] = None,
+    port: Annotated[int | None, typer.Option(help="Bind port.")] = None,
+    workers: Annotated[int | None, typer.Option(help="Worker processes.")] = None,
+    reload: Annotated[
+        bool, typer.Option(help="Restart on code changes (development only).")
+    ] = False,
+    with_demo: Annotated[
+        bool,
+        typer.Option(
+            "--demo", help="First create the demo organisation, pack and API key (development)."
+        ),
+    ] = False,
+) -> None:
+    """Start the HTTP server."""
+    settings = _settings(host=host, port=port, workers=workers)
+    if settings.is_production:
+        problems = production_problems(settings)
+        if problems:
+            raise _fail("Refusing to start in production:", problems)
+        if reload:
+            raise _fail("Refusing to start in production:", ["--reload is for development."])
+    if with_demo and settings.is_production:
+        raise _fail("Refusing to start:", ["--demo is for development machines."])
+    # Every dependency is checked here, before uvicorn starts, so that a failure is one
+    # line naming it rather than a worker's stack trace.
+    with reported_failures("Refusing to start:", settings):
+        settings = with_generated_secrets(settings)
+        asyncio.run(_with_database(settings, "prepare"))
+        asyncio.run(check_cache(settings))
+        if with_demo:
+            ensure_trained(DEMO_PACK)
+            print_demo(asyncio.run(create_demo(settings, DEMO_PACK)), settings)
+    try:
+        run_factory(settings, reload=reload)
+    except ServerStartError as exc:
+        raise _fail("Refusing to start:", [str(exc)]) from None
+
+
+_MIGRATE_FAILURE_TITLES = {
+    "upgrade": "Cannot upgrade the database:",
+    "downgrade": "Cannot downgrade the database:",
+    "revision": "Cannot generate a migration:",
+    "current": "Cannot read the database's revision:",
+}
+
+
+def _migrate(action: str, revision: str = "head") -> None:
+    settings = _settings()
+    with reported_failures(_MIGRATE_FAILURE_TITLES[action], settings):
+        asyncio.run(_with_database(settings, action, revision))
+
+
+# Relative targets such as -1 look like options to the parser; they are revisions here.
+_RELATIVE_REVISIONS = {"ignore_unknown_options": True}
+
+
+@migrate_app.command(context_settings=_RELATIVE_REVISIONS)
+def upgrade(
+    revision: Annotated[str, typer.Argument(help="Target revision, e.g. head or +1.")] = "head",
+) -> None:
+    """Apply migrations up to REVISION (default: the newest)."""
+    _migrate("upgrade", revision)
+    typer.echo(f"Upgraded to {revision}.")
+
+
+@migrate_app.command(context_settings=_RELATIVE_REVISIONS)
+def downgrade(
+    revision: Annotated[str, typer.Argument(help="Target revision, e.g. -1 or base.")],
+) -> None:
+    """Revert migrations down to REVISION (-1: one step back)."""
+    _migrate("downgrade", revision)
+    typer.echo(f"Downgraded to {revision}.")
+
+
+@migrate_app.command()
+def revision(
+    message: Annotated[str, typer.Option("--message", "-m", help="What the change does.")],
+) -> None:
+    """(Developers) Generate a migration from the model changes; the database must be at head."""
+    _migrate("revision", message)
+
+
+@migrate_app.command()
+def current() -> None:
+    """Show the revision the database is at."""
+    _migrate("current")
+
+
+@migrate_app.command()
+def history() -> None:
+    """List every shipped migration, newest first."""
+    for revision in migrations.history():
+        typer.echo(
+            f"{revision.down_revision or '<base>'} -> {revision.revision}  {revision.message}"
+        )
+
+
+@config_app.command("show")
+def config_show() -> None:
+    """Print the effective settings as JSON, with every secret masked."""
+    typer.echo(json.dumps(masked_settings(_settings()), indent=2, sort_keys=True))
+
+
+@config_app.command("check")
+def config_check() -> None:
+    """List every problem that would stop a production start; exit 2 if there is one."""
+    settings = _settings().model_copy(update={"env": Environment.PRODUCTION, "auto_migrate": False})
+    # Configuration and dependencies alike: every problem, not just those of one kind.
+    problems = production_problems(settings)
+    problems.extend(asyncio.run(readiness_problems(settings)))
+    if problems:
+        raise _fail("Not ready for production:", problems)
+    typer.echo("No problems found.")
+
+
+@app.command()
+def version() -> None:
+    """Print the Assay version."""
+    typer.echo(__version__)

@@ -1,0 +1,216 @@
+"""`assay demo`: a demo organisation, an administrator, the startup pack and a key.
+
+For newcomers on a development machine: everything needed to score a startup with one
+curl command. Refused in production.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import json
+import secrets
+import string
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from sqlalchemy import select
+
+from assay.cli_support import DependencyUnreachableError
+from assay.core.cache import create_cache
+from assay.core.db import Database
+from assay.core.errors import AssayError
+from assay.core.migrations import prepare_database
+from assay.core.secrets_store import with_generated_secrets
+from assay.identity import api_keys, orgs
+from assay.identity.context import IdentityContext
+from assay.identity.events import CLI
+from assay.identity.models import Organisation
+from assay.identity.permissions import BUILTIN_ROLES, MODELS_READ, OWNER_ROLE, PREDICT
+from assay.identity.principal import PLATFORM, Principal
+from assay.identity.service import find_user_by_email
+from assay.scoring.artifact_store import FilesystemArtifactStore
+from assay.scoring.loader import ModelCache
+from assay.scoring.pack import load_pack
+from assay.scoring.packs import import_pack
+from assay.settings import Settings, load_settings
+
+DEMO_ORG = "demo"
+DEMO_EMAIL = "admin@demo.assay.local"
+SAMPLE = "profiles/series_a.json"
+_PACK_IN_CHECKOUT = ("examples", "startup_success")
+
+
+def find_default_pack() -> Path:
+    """The startup-success pack of the source checkout Assay runs from, wherever the
+    command is started; else ``examples/startup_success`` under the current directory."""
+    checkout = Path(__file__).resolve().parents[2].joinpath(*_PACK_IN_CHECKOUT)
+    if (checkout / "manifest.yaml").is_file():
+        return checkout
+    return Path.cwd().joinpath(*_PACK_IN_CHECKOUT)
+
+
+DEFAULT_PACK = find_default_pack()
+
+
+@dataclass(frozen=True)
+class DemoCredentials:
+    email: str
+    password: str | None
+    api_key: str
+    sample: dict[str, object]
+
+
+class DemoUnavailable(DependencyUnreachableError):
+    """The demo cannot be prepared (no pack, not trainable, or the pack does not register);
+    `assay serve --demo` reports it as one line, like any other start-up problem."""
+
+
+def _missing_artifacts(pack: Path) -> list[Path]:
+    return [
+        model.artifact_path
+        for model in load_pack(pack).models
+        if model.artifact_path is not None and not model.artifact_path.is_file()
+    ]
+
+
+def ensure_trained(pack: Path) -> None:
+    """Train the pack's ML artifacts when any is missing (a few seconds).
+
+    Raises `DemoUnavailable` when the pack or its training script cannot be found.
+    """
+    if not (pack / "manifest.yaml").is_file():
+        msg = (
+            f"no model pack at {pack}; run from a source checkout of Assay, or pass "
+            "--pack examples/startup_success"
+        )
+        raise DemoUnavailable(msg)
+    if not _missing_artifacts(pack):
+        return
+    script = pack / "train.py"
+    spec = importlib.util.spec_from_file_location("startup_success_train", script)
+    if not script.is_file() or spec is None or spec.loader is None:
+        msg = f"{pack} is not trained and has no train.py to train it"
+        raise DemoUnavailable(msg)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.train_pack(pack)
+
+
+def _password() -> str:
+    alphabet = string.ascii_letters + string.digits
+    return "".join(secrets.choice(alphabet) for _ in range(24))
+
+
+async def create_demo(settings: Settings, pack: Path) -> DemoCredentials:
+    database = Database(settings)
+    cache = create_cache(settings)
+    identity = IdentityContext.build(settings, database, cache)
+    try:
+        await prepare_database(database.engine, settings)
+        async with database.sessionmaker() as db:
+            password: str | None = None
+            org = (
+                await db.execute(select(Organisation).where(Organisation.slug == DEMO_ORG))
+            ).scalar_one_or_none()
+            if org is None:
+                org = await orgs.create_organisation(db, CLI, PLATFORM, name="Demo", slug=DEMO_ORG)
+            user = await find_user_by_email(db, DEMO_EMAIL)
+            if user is None:
+                password = _password()
+                user = await orgs.create_user(
+                    db,
+                    identity,
+                    email=DEMO_EMAIL,
+                    password=password,
+                    display_name="Demo administrator",
+                    must_change_password=True,
+                    check_policy=False,
+                )
+                await orgs.add_member(db, CLI, PLATFORM, org.id, user, "owner")
+            owner = Principal(
+                kind="platform",
+                id=PLATFORM.id,
+                org_id=org.id,
+                permissions=PLATFORM.permissions,
+                is_platform_admin=True,
+                auth_method="cli",
+            )
+            store = FilesystemArtifactStore(settings.data_dir / "artifacts")
+            models = ModelCache(settings, store, database.sessionmaker)
+            # Idempotent: a second demo run keeps the versions the first registered.
+            try:
+                await import_pack(db, store, models, settings, CLI, owner, pack)
+            except AssayError as exc:
+                problems = "; ".join(
+                    f"{e.get('path') or e.get('field') or ''} {e.get('message')}".strip()
+                    for e in (exc.errors or [])[:5]
+                )
+                msg = f"the demo pack does not register: {exc.detail}" + (
+                    f" ({problems})" if problems else ""
+                )
+                raise DemoUnavailable(msg) from None
+            # Keys are made by a user, with no more than that user's permissions: the
+            # demo administrator (an owner of the demo organisation) makes this one.
+            administrator = Principal(
+                kind="user",
+                id=user.id,
+                org_id=org.id,
+                permissions=BUILTIN_ROLES[OWNER_ROLE],
+                auth_method="cli",
+            )
+            created = await api_keys.create_api_key(
+                db,
+                identity,
+                CLI,
+                administrator,
+                name="demo scoring key",
+                scopes=[PREDICT, MODELS_READ],
+                expires_at=None,
+                allowed_cidrs=[],
+                signing_required=False,
+            )
+            await db.commit()
+    finally:
+        await cache.close()
+        await database.dispose()
+    sample = json.loads((pack / SAMPLE).read_text(encoding="utf-8"))
+    return DemoCredentials(DEMO_EMAIL, password, created.plaintext, sample)
+
+
+def print_demo(credentials: DemoCredentials, settings: Settings) -> None:
+    base = f"http://{settings.host}:{settings.port}"
+    typer.echo("\nDemo ready.")
+    typer.echo(f"  organisation: {DEMO_ORG}")
+    if credentials.password:
+        typer.echo(f"  administrator: {credentials.email}")
+        typer.echo(f"  one-time password (change it at first sign-in): {credentials.password}")
+    else:
+        typer.echo(f"  administrator: {credentials.email} (already created earlier)")
+    typer.echo(f"  API key (shown once): {credentials.api_key}")
+    body = json.dumps({"record": credentials.sample})
+    typer.echo("\nScore a Series A startup:\n")
+    typer.echo(
+        f"curl -s {base}/v1/models/startup-success/predict \\\n"
+        f"  -H 'x-api-key: {credentials.api_key}' -H 'content-type: application/json' \\\n"
+        f"  -d '{body}'\n"
+    )
+
+
+def demo(
+    pack: Annotated[Path, typer.Option(help="The model pack to import.")] = DEFAULT_PACK,
+) -> None:
+    """Create a demo organisation, an administrator, the startup pack and an API key."""
+    settings = with_generated_secrets(load_settings())
+    if settings.is_production:
+        typer.echo("Error: the demo is for development machines, not production.", err=True)
+        raise typer.Exit(2)
+    try:
+        ensure_trained(pack)
+        credentials = asyncio.run(create_demo(settings, pack))
+    except DemoUnavailable as exc:
+        typer.echo(f"Error: {exc}.", err=True)
+        raise typer.Exit(1) from None
+    print_demo(credentials, settings)

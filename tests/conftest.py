@@ -1,0 +1,262 @@
+"""Shared fixtures: real databases (SQLite, PostgreSQL, MariaDB), real Redis, the app."""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import secrets
+import socket
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncmy  # type: ignore[import-untyped]
+import asyncpg
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from assay.app import create_app
+from assay.core.logging import configure_logging, get_logger
+from assay.settings import Settings
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+PG_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/test"
+SERVICES = {
+    "postgresql": ("127.0.0.1", 5432),
+    "mariadb": ("127.0.0.1", 3306),
+    "redis": ("127.0.0.1", 6379),
+}
+REDIS_URL = "redis://127.0.0.1:6379/15"
+
+# Every secret a test hands to Assay; the session fails if one reaches the log.
+KNOWN_SECRETS: set[str] = set()
+# One file per run: runs side by side must not truncate each other's capture. It is
+# removed after a clean check and kept (its path printed) when the check fails.
+LOG_CAPTURE_PATH = Path(
+    os.environ.get("ASSAY_TEST_LOG")
+    or Path(tempfile.gettempdir()) / f"assay-test-run-{os.getpid()}.log"
+)
+
+
+def service_reachable(name: str) -> bool:
+    host, port = SERVICES[name]
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def require_service(name: str) -> None:
+    """Skip locally when a service is down; in CI a missing service is a failure."""
+    if service_reachable(name):
+        return
+    if IN_CI:
+        pytest.fail(f"{name} is not reachable at {SERVICES[name]} and CI=true")
+    pytest.skip(f"{name} is not running")
+
+
+def new_secret() -> str:
+    value = secrets.token_urlsafe(40)
+    KNOWN_SECRETS.add(value)
+    return value
+
+
+# --- whole-run log capture ---------------------------------------------------------------
+
+
+def _not_the_test_client(record: logging.LogRecord) -> bool:
+    """Drop httpx's line for each request the in-process test client sends.
+
+    That line is the test's own URL (a test that proves keys in a query string are
+    refused puts one there on purpose); it is not something Assay logged. Assay's own
+    outbound httpx calls never go to ``testserver`` and stay in the capture.
+    """
+    return not (record.name == "httpx" and "http://testserver/" in record.getMessage())
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    handler = logging.FileHandler(LOG_CAPTURE_PATH, mode="w", encoding="utf-8")
+    handler.setLevel(logging.DEBUG)
+    handler.addFilter(_not_the_test_client)
+    handler.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
+    logging.getLogger().addHandler(handler)
+    config.stash[_log_handler_key] = handler
+
+
+_log_handler_key = pytest.StashKey[logging.Handler]()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    handler = session.config.stash.get(_log_handler_key, None)
+    if handler is None:
+        return
+    # Canary: a line logged the way Assay logs, after Assay set up its logging, must be in
+    # the capture; otherwise the capture broke and "no secret found" would prove nothing.
+    canary = f"log-capture-canary-{uuid.uuid4().hex}"
+    configure_logging(Settings(_env_file=None, env="test"), stream=io.StringIO())  # type: ignore[call-arg]
+    get_logger("assay.tests").warning("log_capture_canary", marker=canary)
+    handler.flush()
+    logging.getLogger().removeHandler(handler)
+    handler.close()
+    text = LOG_CAPTURE_PATH.read_text(encoding="utf-8", errors="replace")
+    if canary not in text:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(
+                f"FAILED: the log capture ({LOG_CAPTURE_PATH}) did not receive Assay's log "
+                "lines, so the check for leaked secrets cannot be trusted",
+                red=True,
+            )
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    leaked = sorted(s for s in KNOWN_SECRETS if s in text)
+    if leaked:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(
+                f"FAILED: {len(leaked)} secret(s) used by tests appear in the log "
+                f"({LOG_CAPTURE_PATH})",
+                red=True,
+            )
+            # Say where, with the secret itself masked, so the leak can be found from CI.
+            for number, line in enumerate(text.splitlines(), start=1):
+                shown = line
+                for secret in leaked:
+                    shown = shown.replace(secret, "<leaked-secret>")
+                if shown != line:
+                    reporter.write_line(f"  log line {number}: {shown[:300]}", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    if canary in text and not leaked and "ASSAY_TEST_LOG" not in os.environ:
+        LOG_CAPTURE_PATH.unlink(missing_ok=True)
+
+
+# --- databases ---------------------------------------------------------------------------
+
+
+async def _create_postgres_database() -> tuple[str, Callable[[], Any]]:
+    name = f"assay_t_{uuid.uuid4().hex[:12]}"
+    conn = await asyncpg.connect(PG_ADMIN_DSN)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+
+    async def drop() -> None:
+        conn = await asyncpg.connect(PG_ADMIN_DSN)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+    return f"postgresql://postgres@127.0.0.1:5432/{name}", drop
+
+
+async def _create_mariadb_database() -> tuple[str, Callable[[], Any]]:
+    name = f"assay_t_{uuid.uuid4().hex[:12]}"
+    conn = await asyncmy.connect(host="127.0.0.1", port=3306, user="root", password="")
+    try:
+        async with conn.cursor() as cur:
+            await cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
+    finally:
+        conn.close()
+
+    async def drop() -> None:
+        conn = await asyncmy.connect(host="127.0.0.1", port=3306, user="root", password="")
+        try:
+            async with conn.cursor() as cur:
+                await cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+        finally:
+            conn.close()
+
+    return f"mysql://root@127.0.0.1:3306/{name}", drop
+
+
+async def make_database_url(kind: str, tmp_path: Path) -> tuple[str, Callable[[], Any] | None]:
+    if kind == "sqlite":
+        return f"sqlite:///{tmp_path / 'assay.db'}", None
+    require_service(kind)
+    if kind == "postgresql":
+        return await _create_postgres_database()
+    return await _create_mariadb_database()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """A fresh, empty database per test, on SQLite and on PostgreSQL."""
+    url, drop = await make_database_url(request.param, tmp_path)
+    yield url
+    if drop is not None:
+        await drop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
+async def any_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """A fresh, empty database per test, on every supported dialect."""
+    url, drop = await make_database_url(request.param, tmp_path)
+    yield url
+    if drop is not None:
+        await drop()
+
+
+@pytest.fixture
+def redis_url() -> str:
+    require_service("redis")
+    return REDIS_URL
+
+
+# --- application -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def settings_factory(tmp_path: Path) -> Callable[..., Settings]:
+    def build(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "env": "test",
+            "data_dir": tmp_path / "data",
+            "metrics_port": 0,
+            "token_signing_key": new_secret(),
+            "session_secret": new_secret(),
+            "encryption_key": new_secret(),
+            # Cheap hashing keeps the suite fast; production values are checked by
+            # config_check and exercised in tests/identity/test_passwords.py.
+            "argon2_memory_kib": 1024,
+            "argon2_time_cost": 1,
+            # Identity tests sign in far more often than a person would; the limits
+            # themselves are tested in tests/security/test_rate_limits.py.
+            "rate_limit_auth_per_address": "100000/minute",
+            "rate_limit_auth_per_account": "100000/minute",
+        }
+        values.update(overrides)
+        return Settings(**values)
+
+    return build
+
+
+@pytest.fixture
+def settings(settings_factory: Callable[..., Settings], database_url: str) -> Settings:
+    return settings_factory(database_url=database_url)
+
+
+@pytest.fixture
+async def app(settings: Settings) -> AsyncIterator[FastAPI]:
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        yield http
+
+
+@pytest.fixture
+def free_port() -> Iterator[int]:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

@@ -1,0 +1,3 @@
+from ..identity.conftest import identity, make_member
+
+__all__ = ["identity", "make_member"]
