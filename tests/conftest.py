@@ -22,6 +22,7 @@ from fastapi import FastAPI
 from assay.app import create_app
 from assay.core.logging import configure_logging, get_logger
 from assay.settings import Settings
+from tests.support.rate_window import wait_for_steady_rate_window
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 PG_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/test"
@@ -200,6 +201,12 @@ async def any_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> As
     yield url
     if drop is not None:
         await drop()
+
+
+@pytest.fixture
+def steady_rate_window() -> None:
+    """For tests that count requests up to a limit: start well inside one window."""
+    wait_for_steady_rate_window()
 
 
 @pytest.fixture

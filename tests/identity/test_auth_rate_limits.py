@@ -13,12 +13,15 @@ from datetime import timedelta
 from itertools import count
 
 import httpx
+import pytest
 from fastapi import FastAPI
 
 from assay.identity import email_tokens
 from assay.identity.email_tokens import INVITE, RESET, VERIFY
 
 from .conftest import Member, RunningApp, known_secret, new_member
+
+pytestmark = pytest.mark.usefixtures("steady_rate_window")
 
 PER_ACCOUNT = {
     "rate_limit_auth_per_address": "1000/minute",

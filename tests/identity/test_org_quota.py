@@ -30,6 +30,8 @@ from assay.settings import Settings
 from ..security.conftest import probe_router
 from .conftest import RunningApp, bearer, events, new_member, platform_admin_token
 
+pytestmark = pytest.mark.usefixtures("steady_rate_window")
+
 
 def _maker(app: FastAPI) -> Callable[..., Any]:
     async def make(**options: Any) -> Any:

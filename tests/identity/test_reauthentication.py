@@ -100,6 +100,7 @@ async def test_the_right_password_resets_the_count(
     assert (await _user(app, owner)).password_failures == 0
 
 
+@pytest.mark.usefixtures("steady_rate_window")
 @pytest.mark.parametrize("path", sorted(ROUTES))
 async def test_reauthentication_is_rate_limited_per_account(
     running_app: RunningApp, path: str

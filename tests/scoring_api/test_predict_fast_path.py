@@ -223,6 +223,7 @@ async def test_the_fast_path_counts_and_logs_under_the_route_template(
     assert counter._value.get() == before + 1
 
 
+@pytest.mark.usefixtures("steady_rate_window")
 async def test_the_scoring_rate_limit_still_applies(
     settings_factory: Callable[..., Settings], database_url: str
 ) -> None:

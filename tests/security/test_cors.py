@@ -5,11 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
+import pytest
 
 from assay.core.config_check import production_problems
 from assay.settings import Settings
 
 from .conftest import ClientFactory
+
+pytestmark = pytest.mark.usefixtures("steady_rate_window")
 
 LISTED = "https://console.example.org"
 STRANGER = "https://evil.example.net"

@@ -8,6 +8,8 @@ import pytest
 from ..conftest import KNOWN_SECRETS
 from .conftest import ClientFactory, add_user
 
+pytestmark = pytest.mark.usefixtures("steady_rate_window")
+
 # Literal values, not imported from the code under test: a change to any of them must
 # show up here as a failing test and be made on purpose.
 API_POLICY = (

@@ -32,6 +32,8 @@ from assay.settings import Settings
 
 from .conftest import ClientFactory, ProbeClient, add_user, build_probe_app, sign_in
 
+pytestmark = pytest.mark.usefixtures("steady_rate_window")
+
 
 async def spend(http: httpx.AsyncClient, path: str, times: int, **kwargs: object) -> list[int]:
     return [(await http.get(path, **kwargs)).status_code for _ in range(times)]  # type: ignore[arg-type]
