@@ -5,6 +5,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTHON ?= python3
 PYTEST_ARGS ?=
+# Test processes: the suite waits on databases and servers a good part of its time.
+TEST_WORKERS ?= 2
 
 .PHONY: help install run test lint format typecheck check services lock docs-config clean
 
@@ -22,7 +24,7 @@ run: install ## Install and start Assay on http://127.0.0.1:8000 (SQLite, in-pro
 	$(BIN)/assay serve
 
 test: install services ## Run the whole test suite (SQLite, PostgreSQL, MariaDB, Redis) with coverage
-	$(BIN)/pytest --cov=assay --cov-report=term-missing:skip-covered --cov-fail-under=85 $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(TEST_WORKERS) --cov=assay --cov-report=term-missing:skip-covered --cov-fail-under=85 $(PYTEST_ARGS)
 
 lint: install ## ruff lint and format check
 	$(BIN)/ruff check src tests scripts examples bench

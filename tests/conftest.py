@@ -35,11 +35,14 @@ REDIS_URL = "redis://127.0.0.1:6379/15"
 
 # Every secret a test hands to Assay; the session fails if one reaches the log.
 KNOWN_SECRETS: set[str] = set()
-# One file per run: runs side by side must not truncate each other's capture. It is
-# removed after a clean check and kept (its path printed) when the check fails.
-LOG_CAPTURE_PATH = Path(
-    os.environ.get("ASSAY_TEST_LOG")
-    or Path(tempfile.gettempdir()) / f"assay-test-run-{os.getpid()}.log"
+# One file per process: runs side by side, and pytest-xdist's workers, must not truncate
+# each other's capture. It is removed after a clean check and kept (its path printed)
+# when the check fails. ASSAY_TEST_LOG names it; each xdist worker adds its id.
+_XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+LOG_CAPTURE_PATH = (
+    Path(os.environ["ASSAY_TEST_LOG"] + (f".{_XDIST_WORKER}" if _XDIST_WORKER else ""))
+    if os.environ.get("ASSAY_TEST_LOG")
+    else Path(tempfile.gettempdir()) / f"assay-test-run-{os.getpid()}.log"
 )
 
 
@@ -87,15 +90,23 @@ def pytest_configure(config: pytest.Config) -> None:
     handler.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
     logging.getLogger().addHandler(handler)
     config.stash[_log_handler_key] = handler
+    if not hasattr(config, "workerinput"):
+        # Under pytest-xdist each worker checks its own capture; a worker's exit status
+        # does not reach the run's, so workers write what they found here instead.
+        config.stash[_worker_reports_key] = Path(tempfile.mkdtemp(prefix="assay-log-checks-"))
 
 
 _log_handler_key = pytest.StashKey[logging.Handler]()
+_worker_reports_key = pytest.StashKey[Path]()
 
 
-def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    handler = session.config.stash.get(_log_handler_key, None)
-    if handler is None:
-        return
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    node.workerinput["assay_log_check_reports"] = str(node.config.stash[_worker_reports_key])
+
+
+def _log_capture_problems(handler: logging.Handler) -> list[str]:
+    """What is wrong with this process's log capture: a broken capture, leaked secrets."""
     # Canary: a line logged the way Assay logs, after Assay set up its logging, must be in
     # the capture; otherwise the capture broke and "no secret found" would prove nothing.
     canary = f"log-capture-canary-{uuid.uuid4().hex}"
@@ -105,34 +116,51 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     logging.getLogger().removeHandler(handler)
     handler.close()
     text = LOG_CAPTURE_PATH.read_text(encoding="utf-8", errors="replace")
+    problems: list[str] = []
     if canary not in text:
-        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
-        if reporter is not None:
-            reporter.write_line(
-                f"FAILED: the log capture ({LOG_CAPTURE_PATH}) did not receive Assay's log "
-                "lines, so the check for leaked secrets cannot be trusted",
-                red=True,
-            )
-        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        problems.append(
+            f"FAILED: the log capture ({LOG_CAPTURE_PATH}) did not receive Assay's log "
+            "lines, so the check for leaked secrets cannot be trusted"
+        )
     leaked = sorted(s for s in KNOWN_SECRETS if s in text)
     if leaked:
+        problems.append(
+            f"FAILED: {len(leaked)} secret(s) used by tests appear in the log ({LOG_CAPTURE_PATH})"
+        )
+        # Say where, with the secret itself masked, so the leak can be found from CI.
+        for number, line in enumerate(text.splitlines(), start=1):
+            shown = line
+            for secret in leaked:
+                shown = shown.replace(secret, "<leaked-secret>")
+            if shown != line:
+                problems.append(f"  log line {number}: {shown[:300]}")
+    if not problems and "ASSAY_TEST_LOG" not in os.environ:
+        LOG_CAPTURE_PATH.unlink(missing_ok=True)
+    return problems
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    handler = session.config.stash.get(_log_handler_key, None)
+    if handler is None:
+        return
+    problems = _log_capture_problems(handler)
+    workerinput = getattr(session.config, "workerinput", None)
+    if workerinput is not None:
+        reports = Path(workerinput["assay_log_check_reports"])
+        report = reports / f"{workerinput['workerid']}.txt"
+        report.write_text("\n".join(problems), encoding="utf-8")
+        return
+    reports = session.config.stash[_worker_reports_key]
+    for report in sorted(reports.glob("*.txt")):
+        problems.extend(line for line in report.read_text(encoding="utf-8").splitlines() if line)
+        report.unlink()
+    reports.rmdir()
+    if problems:
         reporter = session.config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None:
-            reporter.write_line(
-                f"FAILED: {len(leaked)} secret(s) used by tests appear in the log "
-                f"({LOG_CAPTURE_PATH})",
-                red=True,
-            )
-            # Say where, with the secret itself masked, so the leak can be found from CI.
-            for number, line in enumerate(text.splitlines(), start=1):
-                shown = line
-                for secret in leaked:
-                    shown = shown.replace(secret, "<leaked-secret>")
-                if shown != line:
-                    reporter.write_line(f"  log line {number}: {shown[:300]}", red=True)
+            for line in problems:
+                reporter.write_line(line, red=True)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
-    if canary in text and not leaked and "ASSAY_TEST_LOG" not in os.environ:
-        LOG_CAPTURE_PATH.unlink(missing_ok=True)
 
 
 # --- databases ---------------------------------------------------------------------------

