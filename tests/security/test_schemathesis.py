@@ -35,7 +35,6 @@ from ..conftest import KNOWN_SECRETS, new_secret
 from ..identity.conftest import enrol_totp, next_code, strong_password
 from ..scoring_api.conftest import register_rules_model
 
-
 _DATA_DIR = Path(tempfile.mkdtemp(prefix="assay-schemathesis-"))
 
 
@@ -265,4 +264,4 @@ def test_the_run_reached_the_success_paths() -> None:
             assert SUCCEEDED.get(operation, 0) > 0, (operation, sorted(SUCCEEDED))
     # Most operations have a success path the generated cases reach (the rest answer
     # only refusals by design: logout of a spent token, deletes of what is gone, ...).
-    assert len(SUCCEEDED) >= SUCCESS_SHARE * len(RAN), (sorted(RAN - set(SUCCEEDED)))
+    assert len(SUCCEEDED) >= SUCCESS_SHARE * len(RAN), sorted(RAN - set(SUCCEEDED))
