@@ -14,6 +14,7 @@ import asyncio
 import itertools
 import json
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -181,7 +182,22 @@ CHECKS = [
 SUCCEEDED: dict[str, int] = {}
 # Every operation this process generated cases for (pytest-xdist splits them).
 RAN: set[str] = set()
-SUCCESS_SHARE = 0.4
+# Operations whose generated cases must get through to a 2xx at least once: the
+# credentials and the deployed model let requests through, not only into refusals.
+MUST_SUCCEED = frozenset(
+    {
+        "GET /v1/me",
+        "GET /v1/models/{name}",
+        "POST /v1/models/{name}/predict",
+        "POST /v2/models/{name}/infer",
+        "POST /v1/org/api-keys",
+        "GET /v1/admin/orgs",
+        "GET /v1/org/members",
+    }
+)
+# Run in one process, most operations' success paths are reached (the rest answer only
+# refusals by design: SSO without a provider, tokens nobody was mailed, ...).
+MIN_SUCCEEDED_WHEN_ALL_RAN = 30
 _counter = itertools.count()
 
 
@@ -243,25 +259,22 @@ def test_every_operation_conforms_to_the_documented_api(case: Any) -> None:
         SUCCEEDED[key] = SUCCEEDED.get(key, 0) + 1
 
 
-def test_the_run_reached_the_success_paths() -> None:
-    """Runs after the operations above: the credentials and the deployed model let
-    generated requests through, not only into refusals.
+@pytest.fixture(autouse=True)
+def _reached_its_success_path(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After all of one operation's generated cases (one test item per operation).
+    Checked per item, it holds however pytest-xdist splits the module's items."""
+    yield
+    label = getattr(request.node, "operation_label", None)
+    if label in MUST_SUCCEED:
+        assert SUCCEEDED.get(label, 0) > 0, (label, sorted(SUCCEEDED))
 
-    Under pytest-xdist the operations are split between processes, and this test sees
-    the ones its own process ran before it (each process runs its share in file order;
-    this test is collected last). Run alone, it sees them all."""
-    assert RAN, "no operation ran before this test"
-    for operation in (
-        "GET /v1/me",
-        "GET /v1/models/{name}",
-        "POST /v1/models/{name}/predict",
-        "POST /v2/models/{name}/infer",
-        "POST /v1/org/api-keys",
-        "GET /v1/admin/orgs",
-        "GET /v1/org/members",
-    ):
-        if operation in RAN:
-            assert SUCCEEDED.get(operation, 0) > 0, (operation, sorted(SUCCEEDED))
-    # Most operations have a success path the generated cases reach (the rest answer
-    # only refusals by design: logout of a spent token, deletes of what is gone, ...).
-    assert len(SUCCEEDED) >= SUCCESS_SHARE * len(RAN), sorted(RAN - set(SUCCEEDED))
+
+def test_the_run_reached_the_success_paths(request: pytest.FixtureRequest) -> None:
+    """Collected last. Run in one process, it sees every operation's cases and asks that
+    most reached a success path; under pytest-xdist this process saw only its share,
+    and the per-operation check above is what holds."""
+    operations = sum(1 for item in request.session.items if getattr(item, "operation_label", None))
+    assert operations > len(MUST_SUCCEED)
+    if len(RAN) == operations:
+        assert set(SUCCEEDED) >= MUST_SUCCEED, sorted(MUST_SUCCEED - set(SUCCEEDED))
+        assert len(SUCCEEDED) >= MIN_SUCCEEDED_WHEN_ALL_RAN, sorted(SUCCEEDED)
