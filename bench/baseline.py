@@ -16,9 +16,9 @@ from typing import Any
 
 from loadgen import LoadResult
 
-from assay.scoring.ml_model import MLModel
-from assay.scoring.results import ValidatedRecord
-from assay.scoring.scorer import Scorer
+from assay.engine.ml_model import MLModel
+from assay.engine.results import ValidatedRecord
+from assay.engine.scorer import Scorer
 
 
 def measure(

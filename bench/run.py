@@ -103,7 +103,7 @@ def oip_body(record: dict[str, Any], types: dict[str, str]) -> dict[str, Any]:
 
 
 def write_bodies(directory: Path, records: list[dict[str, Any]]) -> tuple[Path, Path]:
-    from assay.scoring.pack import load_pack
+    from assay.engine.pack import load_pack
 
     types = {f.name: f.type for f in load_pack(PACK_DIR).models[0].schema.definition.fields}
     native = directory / "native.jsonl"
@@ -457,7 +457,7 @@ def measure_baselines(
     all_cases: list[Case], records: list[dict[str, Any]], seconds: float
 ) -> dict[tuple[str, int], tuple[LoadResult, LoadResult]]:
     """(runtime, scorer) baselines per (model, connections), before the server starts."""
-    from assay.scoring.pack import build_pack_scorers, load_pack
+    from assay.engine.pack import build_pack_scorers, load_pack
 
     scorers = build_pack_scorers(load_pack(PACK_DIR))
     baselines: dict[tuple[str, int], tuple[LoadResult, LoadResult]] = {}
@@ -515,9 +515,9 @@ def run_peer(
     """MLServer with the tree model at 64 connections, after Assay has stopped."""
     if args.peer == "none":
         return None
-    from assay.scoring.ml_model import MLModel
-    from assay.scoring.pack import build_pack_scorers, load_pack
-    from assay.scoring.results import ValidatedRecord
+    from assay.engine.ml_model import MLModel
+    from assay.engine.pack import build_pack_scorers, load_pack
+    from assay.engine.results import ValidatedRecord
 
     pack = load_pack(PACK_DIR)
     scorer = build_pack_scorers(pack)[TREE_MODEL]

@@ -97,14 +97,15 @@ def bootstrap(env: dict[str, str]) -> str:
 async def _bootstrap() -> str:
     import secrets
 
+    from assay.api_keys.service import create_api_key
     from assay.app import create_app
-    from assay.identity import orgs
-    from assay.identity.api_keys import create_api_key
-    from assay.identity.events import CLI
-    from assay.identity.permissions import BUILTIN_ROLES
-    from assay.identity.principal import PLATFORM, Principal, platform_in
-    from assay.scoring import registry, service
-    from assay.scoring.pack import load_pack
+    from assay.audit.service import CLI
+    from assay.core.principal import PLATFORM, Principal, platform_in
+    from assay.engine.pack import load_pack
+    from assay.orgs import service as orgs
+    from assay.orgs.roles import BUILTIN_ROLES
+    from assay.registry import repository as registry
+    from assay.registry import service
     from assay.settings import load_settings
 
     pack = load_pack(PACK_DIR)

@@ -24,6 +24,9 @@ from assay.core.logging import configure_logging, get_logger
 from assay.settings import Settings
 from tests.support.rate_window import wait_for_steady_rate_window
 
+# Fixtures every package's tests share: members and sign-in, registered models, trained packs.
+pytest_plugins = ["tests.support.identity", "tests.support.models", "tests.support.engine"]
+
 IN_CI = os.environ.get("CI", "").lower() == "true"
 PG_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 SERVICES = {
@@ -257,7 +260,7 @@ def settings_factory(tmp_path: Path) -> Callable[..., Settings]:
             "session_secret": new_secret(),
             "encryption_key": new_secret(),
             # Cheap hashing keeps the suite fast; production values are checked by
-            # config_check and exercised in tests/identity/test_passwords.py.
+            # config_check and exercised in tests/auth/test_passwords.py.
             "argon2_memory_kib": 1024,
             "argon2_time_cost": 1,
             # Identity tests sign in far more often than a person would; the limits

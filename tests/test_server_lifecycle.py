@@ -37,11 +37,11 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from assay import __version__
 from assay.app import create_app
+from assay.audit.service import CLI
 from assay.core.errors import PROBLEM_CONTENT_TYPE
 from assay.core.logging import REDACTED
-from assay.identity import orgs
-from assay.identity.events import CLI
-from assay.identity.principal import PLATFORM
+from assay.core.principal import PLATFORM
+from assay.orgs import service as orgs
 from assay.settings import Settings
 from tests.conftest import (
     KNOWN_SECRETS,
@@ -50,7 +50,7 @@ from tests.conftest import (
     new_secret,
     require_service,
 )
-from tests.identity.conftest import strong_password
+from tests.support.identity import strong_password
 
 pytestmark = pytest.mark.slow
 

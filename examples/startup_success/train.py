@@ -28,11 +28,11 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from assay.scoring.definition_errors import DefinitionProblems
-from assay.scoring.model_spec import MLModelSpec
-from assay.scoring.pack import Pack, PackModel, load_pack
-from assay.scoring.results import ValidatedRecord
-from assay.scoring.vectorize import FeatureVectorizer, build_vectorizer
+from assay.engine.definition_errors import DefinitionProblems
+from assay.engine.pack import Pack, PackModel, load_pack
+from assay.engine.results import ValidatedRecord
+from assay.engine.spec import MLModelSpec
+from assay.engine.vectorize import FeatureVectorizer, build_vectorizer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from synthetic_startups import generate_companies

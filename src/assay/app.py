@@ -12,6 +12,12 @@ from typing import Any
 from fastapi import FastAPI
 
 from assay import __version__
+from assay.accounts.routes import EMAIL_ROUTERS
+from assay.auth.context import IdentityContext
+from assay.auth.deps import authenticate
+from assay.auth.public_routes import is_public
+from assay.auth.routes import auth_router, me_router
+from assay.auth.sso.routes import router as sso_router
 from assay.core.cache import create_cache
 from assay.core.config_check import production_problems
 from assay.core.db import Database
@@ -42,21 +48,15 @@ from assay.core.tracing import (
 )
 from assay.http.request_context import RequestContextMiddleware
 from assay.http.stack import install_http_protection
-from assay.identity.admin_routes import router as admin_router
-from assay.identity.context import IdentityContext
-from assay.identity.deps import authenticate
-from assay.identity.email_routes import EMAIL_ROUTERS
-from assay.identity.org_routes import router as org_router
-from assay.identity.public_routes import is_public
-from assay.identity.routes import auth_router, me_router
-from assay.identity.sso_routes import router as sso_router
-from assay.scoring.context import ScoringContext
-from assay.scoring.keys_routes import router as publisher_keys_router
-from assay.scoring.oip_routes import router as oip_router
-from assay.scoring.predict_fast_path import install_predict_fast_path
-from assay.scoring.routes import records_router as predictions_router
-from assay.scoring.routes import router as models_router
-from assay.scoring.routes import system_router as system_info_router
+from assay.oip.routes import router as oip_router
+from assay.orgs.admin_routes import router as admin_router
+from assay.orgs.routes import router as org_router
+from assay.predictions.context import ScoringContext
+from assay.predictions.fast_path import install_predict_fast_path
+from assay.registry.keys_routes import router as publisher_keys_router
+from assay.registry.routes import records_router as predictions_router
+from assay.registry.routes import router as models_router
+from assay.registry.routes import system_router as system_info_router
 from assay.settings import Settings, load_settings
 from assay.system.routes import metrics_router
 from assay.system.routes import router as system_router

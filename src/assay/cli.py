@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
 from assay import __version__
+from assay.accounts.cli import admin_app
 from assay.cli_support import (
     EXIT_CONFIG_PROBLEM,
     check_cache,
@@ -28,8 +29,7 @@ from assay.core.migrations import prepare_database
 from assay.core.secrets_store import with_generated_secrets
 from assay.demo import DEFAULT_PACK as DEMO_PACK
 from assay.demo import create_demo, demo, ensure_trained, print_demo
-from assay.identity.cli import admin_app
-from assay.scoring.cli import keys_app, models_app
+from assay.registry.cli import keys_app, models_app
 from assay.server import ServerStartError, run_factory
 from assay.settings import Environment, Settings, load_settings
 

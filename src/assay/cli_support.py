@@ -20,13 +20,13 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from assay.auth.context import IdentityContext
 from assay.core.cache import create_cache
 from assay.core.config_view import mask_database_url, mask_url
 from assay.core.db import Database
 from assay.core.errors import AssayError
 from assay.core.migrations import UnmigratedDatabaseError, migration_state, prepare_database
 from assay.core.secrets_store import SecretsStoreError, with_generated_secrets
-from assay.identity.context import IdentityContext
 from assay.settings import Settings, load_settings
 
 T = TypeVar("T")

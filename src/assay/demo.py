@@ -18,23 +18,25 @@ from typing import Annotated
 import typer
 from sqlalchemy import select
 
+from assay.api_keys import service as api_keys
+from assay.audit.service import CLI
+from assay.auth.context import IdentityContext
+from assay.auth.service import find_user_by_email
 from assay.cli_support import DependencyUnreachableError
 from assay.core.cache import create_cache
 from assay.core.db import Database
 from assay.core.errors import AssayError
 from assay.core.migrations import prepare_database
+from assay.core.permissions import MODELS_READ, PREDICT
+from assay.core.principal import PLATFORM, Principal
 from assay.core.secrets_store import with_generated_secrets
-from assay.identity import api_keys, orgs
-from assay.identity.context import IdentityContext
-from assay.identity.events import CLI
-from assay.identity.models import Organisation
-from assay.identity.permissions import BUILTIN_ROLES, MODELS_READ, OWNER_ROLE, PREDICT
-from assay.identity.principal import PLATFORM, Principal
-from assay.identity.service import find_user_by_email
-from assay.scoring.artifact_store import FilesystemArtifactStore
-from assay.scoring.loader import ModelCache
-from assay.scoring.pack import load_pack
-from assay.scoring.packs import import_pack
+from assay.engine.pack import load_pack
+from assay.orgs import service as orgs
+from assay.orgs.models import Organisation
+from assay.orgs.roles import BUILTIN_ROLES, OWNER_ROLE
+from assay.registry.artifact_store import FilesystemArtifactStore
+from assay.registry.model_cache import ModelCache
+from assay.registry.packs import import_pack
 from assay.settings import Settings, load_settings
 
 DEMO_ORG = "demo"

@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import text
 
 from assay.app import create_app
+from assay.audit.service import CLI
 from assay.core.db import DbSession
 from assay.core.errors import (
     HTTP_SLUGS,
@@ -22,14 +23,12 @@ from assay.core.errors import (
     Conflict,
     error_catalogue,
 )
+from assay.core.permissions import ALL_PERMISSIONS
+from assay.core.principal import PLATFORM
 from assay.core.routes import iter_api_routes
-from assay.identity import orgs
-from assay.identity.events import CLI
-from assay.identity.permissions import ALL_PERMISSIONS
-from assay.identity.principal import PLATFORM
+from assay.orgs import service as orgs
 from assay.settings import Settings
-
-from ..identity.conftest import (
+from tests.support.identity import (
     Member,
     bearer,
     enrol_totp,

@@ -15,8 +15,8 @@ from assay.app import create_app
 from assay.core import migrations
 from assay.core.db import Database
 from assay.core.migrations import UnmigratedDatabaseError, prepare_database
-from assay.model_registry import Base
 from assay.settings import Settings
+from assay.tables import Base
 
 
 def _tables(connection: Connection) -> set[str]:

@@ -21,6 +21,8 @@ from pydantic import BaseModel, Field
 from redis.asyncio import Redis
 
 from assay.app import create_app
+from assay.audit.service import CLI
+from assay.core.principal import PLATFORM
 from assay.http.body_limit import AcceptsUpload
 from assay.http.rate_limit import (
     RateLimitAuth,
@@ -28,15 +30,11 @@ from assay.http.rate_limit import (
     RateLimitScoring,
     limit_auth_account,
 )
-from assay.identity import orgs
-from assay.identity.events import CLI
-from assay.identity.principal import PLATFORM
+from assay.orgs import service as orgs
 from assay.settings import Settings
+from tests.support.identity import strong_password
 
 from ..conftest import KNOWN_SECRETS
-from ..identity.conftest import identity, make_member, owner, owner_token, strong_password
-
-__all__ = ["identity", "make_member", "owner", "owner_token"]
 
 
 class Probe(BaseModel):

@@ -19,12 +19,12 @@ import time_machine
 from fastapi import FastAPI
 from sqlalchemy import event
 
+from assay.auth.csrf import csrf_token
 from assay.core.routes import iter_api_routes
-from assay.identity.csrf import csrf_token
+from tests.support.identity import MakeMember, Member, bearer, enrol_totp, login, next_code
+from tests.support.models import register_rules_model
 
 from ..conftest import KNOWN_SECRETS
-from ..identity.conftest import MakeMember, Member, bearer, enrol_totp, login, next_code
-from ..scoring_api.conftest import register_rules_model
 
 ORIGIN = "http://127.0.0.1:8000"  # the default public URL's origin
 LISTED = "https://console.example.org"

@@ -16,9 +16,9 @@ from assay.client import SignedRequestAuth, sign_request
 from assay.client.signing import api_key_id, decode_signing_secret
 from assay.core.cache import InProcessCache
 from assay.settings import Settings
+from tests.support.identity import PrivateRedis, bearer, login, new_member, private_redis_server
 
 from ..conftest import KNOWN_SECRETS
-from ..identity.conftest import PrivateRedis, bearer, login, new_member, private_redis_server
 
 
 @pytest.fixture(params=["memory", "redis"])

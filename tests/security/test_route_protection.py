@@ -16,15 +16,15 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel
 
 from assay.app import UnprotectedRouteError, assert_deny_by_default, create_app
+from assay.auth.deps import PERMISSION_ATTRIBUTE
+from assay.auth.public_routes import PUBLIC_ROUTES, is_public
 from assay.core.crypto import derive_key
 from assay.core.routes import iter_api_routes
-from assay.identity.deps import PERMISSION_ATTRIBUTE
-from assay.identity.models import CustomRole
-from assay.identity.public_routes import PUBLIC_ROUTES, is_public
+from assay.orgs.models import CustomRole
 from assay.settings import Settings
+from tests.support.identity import MakeMember, bearer, login
 
 from ..conftest import KNOWN_SECRETS
-from ..identity.conftest import MakeMember, bearer, login
 
 _PARAM = re.compile(r"\{([^}:]+)(:[^}]+)?\}")
 
@@ -216,7 +216,7 @@ async def test_no_body_anywhere_accepts_a_privileged_field_it_does_not_declare(
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-            from ..identity.conftest import new_member, platform_admin_token
+            from tests.support.identity import new_member, platform_admin_token
 
             async def make(**options: object) -> object:
                 return await new_member(app, **options)  # type: ignore[arg-type]

@@ -26,15 +26,15 @@ from hypothesis import HealthCheck, settings
 from schemathesis import checks
 
 from assay.app import create_app
-from assay.identity import orgs
-from assay.identity.events import CLI
-from assay.identity.permissions import ALL_PERMISSIONS
-from assay.identity.principal import PLATFORM
+from assay.audit.service import CLI
+from assay.core.permissions import ALL_PERMISSIONS
+from assay.core.principal import PLATFORM
+from assay.orgs import service as orgs
 from assay.settings import Settings
+from tests.support.identity import enrol_totp, next_code, strong_password
+from tests.support.models import register_rules_model
 
 from ..conftest import KNOWN_SECRETS, new_secret
-from ..identity.conftest import enrol_totp, next_code, strong_password
-from ..scoring_api.conftest import register_rules_model
 
 _DATA_DIR = Path(tempfile.mkdtemp(prefix="assay-schemathesis-"))
 

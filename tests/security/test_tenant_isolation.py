@@ -26,7 +26,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import aliased
 
+from assay.accounts.models import User
+from assay.api_keys.models import ApiKey
+from assay.auth.public_routes import is_public
 from assay.core.db import Base
+from assay.core.principal import Principal
 from assay.core.routes import iter_api_routes
 from assay.core.tenancy import (
     ORG_LINKED_TABLES,
@@ -38,13 +42,11 @@ from assay.core.tenancy import (
     scoped,
     tenant_table_names,
 )
-from assay.identity.models import ApiKey, Membership, Organisation, User
-from assay.identity.principal import Principal
-from assay.identity.public_routes import is_public
+from assay.orgs.models import Membership, Organisation
+from tests.support.identity import MakeMember, bearer, login, new_member
+from tests.support.models import RULES_MANIFEST, register_rules_model
 
 from ..conftest import KNOWN_SECRETS
-from ..identity.conftest import MakeMember, bearer, login, new_member
-from ..scoring_api.conftest import RULES_MANIFEST, register_rules_model
 
 # Valid bodies, so that a 404 cannot be a validation error in disguise.
 BODIES = {
@@ -80,7 +82,7 @@ async def _populate(client: httpx.AsyncClient, token: str) -> dict[str, str]:
         headers=bearer(token),
     )
     assert invitation.status_code == 201, invitation.text
-    from assay.scoring.integrity import generate_publisher_key, public_key_base64
+    from assay.engine.integrity import generate_publisher_key, public_key_base64
 
     publisher = await client.post(
         "/v1/org/publisher-keys",
@@ -259,9 +261,9 @@ async def _two_organisations_one_user(app: FastAPI) -> tuple[uuid.UUID, uuid.UUI
     Returns (A, B). A join from A's membership row on the user's id reaches both keys
     unless the join itself is filtered.
     """
-    from assay.identity import orgs
-    from assay.identity.events import CLI
-    from assay.identity.principal import PLATFORM
+    from assay.audit.service import CLI
+    from assay.core.principal import PLATFORM
+    from assay.orgs import service as orgs
 
     a = await new_member(app)
     b = await new_member(app)

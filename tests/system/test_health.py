@@ -8,14 +8,14 @@ import httpx
 import pytest
 
 from assay.app import create_app
+from assay.audit.service import CLI
 from assay.core.cache import RedisCache
-from assay.identity import orgs
-from assay.identity.events import CLI
-from assay.identity.principal import PLATFORM
+from assay.core.principal import PLATFORM
+from assay.orgs import service as orgs
 from assay.settings import Settings
+from tests.support.identity import Member, bearer, known_secret, login, strong_password
 
 from ..conftest import make_database_url
-from ..identity.conftest import Member, bearer, known_secret, login, strong_password
 
 
 async def test_livez_answers_ok(client: httpx.AsyncClient) -> None:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import httpx
 
-from ..identity.conftest import MakeMember, bearer, login
+from tests.support.identity import MakeMember, bearer, login
 
 
 async def test_metrics_on_the_main_port_need_system_read(

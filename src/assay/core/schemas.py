@@ -26,9 +26,13 @@ from pydantic import (
     ConfigDict,
     GetCoreSchemaHandler,
     GetJsonSchemaHandler,
+    StringConstraints,
+    WithJsonSchema,
 )
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import core_schema
+
+from assay.core.permissions import ALL_PERMISSIONS
 
 
 class StrictRequest(BaseModel):
@@ -38,6 +42,8 @@ class StrictRequest(BaseModel):
 
 
 _PADDED = re.compile(r"^\s|\s\Z")
+
+
 # The same rule for the OpenAPI document (Python and ECMAScript both read it).
 NO_SURROUNDING_WHITESPACE_PATTERN = r"^(?!\s)[\s\S]*(?<!\s)$"
 
@@ -112,20 +118,28 @@ def _aware_iso_datetime(value: Any) -> Any:
 
 
 IsoDatetime = Annotated[datetime, BeforeValidator(_iso_datetime)]
+
+
 # With a time zone (or Z): a bare local time would be a guess about which one. The
 # value is converted to UTC.
 AwareIsoDatetime = Annotated[AwareDatetime, BeforeValidator(_aware_iso_datetime)]
+
+
 UuidText = Annotated[uuid.UUID, BeforeValidator(_uuid_text)]
 
-
-# --- text no database stores -------------------------------------------------------------
 
 # U+0000: PostgreSQL's text and jsonb cannot hold it. A surrogate code point in a parsed
 # str is one without its partner (parsers join escaped pairs into one character): it
 # has no UTF-8 form, so no answer or record holding it can be written.
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
 NUL_CHARACTER = "nul_character"
+
+
 UNPAIRED_SURROGATE = "unpaired_surrogate"
+
+
 UNSTORABLE_MESSAGES = {
     NUL_CHARACTER: "holds U+0000 (NUL), which no text in Assay may hold",
     UNPAIRED_SURROGATE: (
@@ -167,3 +181,29 @@ def find_unstorable_text(document: Any, path: str) -> tuple[str, str] | None:
         elif isinstance(node, list):
             pending.extend(reversed([(f"{where}.{i}", item) for i, item in enumerate(node)]))
     return None
+
+
+Email = Annotated[
+    str, StringConstraints(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
+]
+
+
+# Long enough for any passphrase (policy caps at 1,024 code points); never truncated.
+Password = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+
+
+Slug = Annotated[str, StringConstraints(min_length=1, max_length=63, pattern=r"^[a-z0-9-]+$")]
+
+
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200), Unpadded()]
+
+
+RoleName = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[a-z0-9_-]+$")]
+
+
+# Documented as the enum it is; an unknown name is refused by the service, with its code.
+Permission = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=64),
+    WithJsonSchema({"type": "string", "enum": sorted(ALL_PERMISSIONS)}),
+]

@@ -1,6 +1,6 @@
 """``GET /v1/auth/csrf-token``: a fresh CSRF token for the caller's session.
 
-CSRF tokens expire (`csrf_token_max_age_seconds`, see `assay.identity.csrf`); a console
+CSRF tokens expire (`csrf_token_max_age_seconds`, see `assay.auth.csrf`); a console
 keeps working past that by fetching a new one here, typically when a write answers 403
 with ``reason: token-expired``. A GET: it changes nothing, so it needs no token itself,
 and a cross-origin page cannot read its answer (no CORS headers for unlisted origins).
@@ -11,9 +11,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
+from assay.auth.csrf import csrf_token
+from assay.auth.deps import AnyScope, identity_of
 from assay.core.errors import Forbidden
-from assay.identity.csrf import csrf_token
-from assay.identity.deps import AnyScope, identity_of
 
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from assay.model_registry import Base
+from assay.tables import Base
 
 config = context.config
 

@@ -8,11 +8,11 @@ import anyio
 from fastapi import APIRouter, Depends, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from assay.auth.deps import require
 from assay.core.errors import DependencyUnavailable
 from assay.core.metrics import exposition_registry
-from assay.identity.deps import require
-from assay.identity.permissions import SYSTEM_READ
-from assay.identity.principal import Principal
+from assay.core.permissions import SYSTEM_READ
+from assay.core.principal import Principal
 from assay.system.schemas import Health, Readiness
 from assay.system.service import check_readiness
 

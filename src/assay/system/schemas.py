@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import uuid
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
@@ -14,3 +15,20 @@ class Health(BaseModel):
 class Readiness(BaseModel):
     status: Literal["ok"]
     checks: dict[str, str]
+
+
+class LoadedModelView(BaseModel):
+    model: str
+    version_id: uuid.UUID
+    kind: str
+    content_digest: str
+
+
+class SystemInfo(BaseModel):
+    version: str
+    python: str
+    runtimes: dict[str, str]
+    database: str
+    cache: str
+    loaded_models: list[LoadedModelView]
+    models: list[dict[str, Any]]

@@ -1,0 +1,52 @@
+"""Everything the identity feature needs, built once per application."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from assay.auth.authenticator import Authenticator
+from assay.auth.passwords import Passwords
+from assay.auth.sso.oidc import OidcClient
+from assay.auth.tokens import TokenSigner
+from assay.core.cache import Cache
+from assay.core.crypto import Keyring, derive_key
+from assay.core.db import Database
+from assay.core.mail import MailDispatcher, create_transport
+from assay.orgs.quotas import DatabaseQuotaOverrides
+from assay.settings import Settings
+
+
+@dataclass
+class IdentityContext:
+    settings: Settings
+    database: Database
+    cache: Cache
+    passwords: Passwords
+    signer: TokenSigner
+    keyring: Keyring
+    authenticator: Authenticator
+    csrf_key: bytes
+    mail: MailDispatcher
+    oidc: OidcClient
+    # Per-organisation scoring quotas, for the rate limiter (assay.http.stack).
+    quotas: DatabaseQuotaOverrides
+
+    @classmethod
+    def build(cls, settings: Settings, database: Database, cache: Cache) -> IdentityContext:
+        if settings.encryption_key is None or settings.session_secret is None:
+            msg = "secrets missing; create_app fills them in development"
+            raise RuntimeError(msg)
+        signer = TokenSigner(settings)
+        return cls(
+            settings=settings,
+            database=database,
+            cache=cache,
+            passwords=Passwords(settings),
+            signer=signer,
+            keyring=Keyring.from_secret(settings.encryption_key.get_secret_value()),
+            authenticator=Authenticator(settings, database.sessionmaker, cache, signer),
+            csrf_key=derive_key(settings.session_secret.get_secret_value(), "assay csrf v1"),
+            mail=MailDispatcher(settings, create_transport(settings)),
+            oidc=OidcClient(settings),
+            quotas=DatabaseQuotaOverrides(settings, database.sessionmaker),
+        )

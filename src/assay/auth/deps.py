@@ -1,0 +1,120 @@
+"""FastAPI dependencies that put a principal, with its permission, on every route."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from fastapi import Depends, Request
+
+from assay.auth.authenticator import NotAuthenticated
+from assay.auth.context import IdentityContext
+from assay.auth.csrf import CSRF_HEADER, check_csrf
+from assay.auth.request_signing import verify_signed_request
+from assay.core.errors import Forbidden
+from assay.core.principal import FULL_SCOPE, Principal
+from assay.http.rate_limit import (
+    default_limit_due,
+    enforce_default_for_principal,
+    establishes_principal,
+)
+
+SESSION_COOKIE = "assay_session"
+SECURE_SESSION_COOKIE = "__Host-assay_session"
+PERMISSION_ATTRIBUTE = "__assay_permission__"
+
+
+def identity_of(request: Request) -> IdentityContext:
+    context: IdentityContext = request.app.state.identity
+    return context
+
+
+def cookie_name(public_url: str) -> str:
+    return SECURE_SESSION_COOKIE if urlsplit(public_url).scheme == "https" else SESSION_COOKIE
+
+
+@establishes_principal
+async def authenticate(request: Request) -> Principal:
+    """The caller, from an access token, an API key or a console session cookie.
+
+    On routes that declare no rate-limit class, it also charges the default class, keyed
+    by the principal it has just established (see `assay.http.rate_limit`).
+    """
+    identity = identity_of(request)
+    authenticator = identity.authenticator
+    state = request.scope.setdefault("state", {})
+    authorization = request.headers.get("authorization")
+    api_key = request.headers.get("x-api-key")
+    principal: Principal
+    if authorization:
+        scheme, _, credential = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not credential:
+            raise NotAuthenticated("Use 'Authorization: Bearer <token or API key>'.")
+        if credential.startswith("assay_sk_"):
+            principal = await authenticator.from_api_key(credential, state.get("client_address"))
+        else:
+            principal = await authenticator.from_access_token(credential)
+    elif api_key:
+        principal = await authenticator.from_api_key(api_key, state.get("client_address"))
+    else:
+        cookie = request.cookies.get(cookie_name(identity.settings.public_url))
+        if not cookie:
+            raise NotAuthenticated("Credentials are required.")
+        principal = await authenticator.from_session_cookie(cookie)
+        assert principal.session_id is not None  # noqa: S101 - cookie sessions have ids
+        check_csrf(
+            identity.csrf_key,
+            principal.session_id,
+            request.method,
+            request.headers.get(CSRF_HEADER),
+            request.headers.get("origin"),
+            request.headers.get("referer"),
+            allowed_origins(identity),
+            max_age_seconds=identity.settings.csrf_token_max_age_seconds,
+        )
+    if principal.extra.get("signing_required") == "1":
+        await verify_signed_request(request, identity, principal)
+    state["principal_id"] = str(principal.id)
+    state["principal_kind"] = principal.kind
+    state["org_id"] = str(principal.org_id) if principal.org_id else None
+    if principal.key_id:
+        state["api_key_id"] = principal.key_id
+    if default_limit_due(request.scope):
+        await enforce_default_for_principal(request)
+    return principal
+
+
+def allowed_origins(identity: IdentityContext) -> frozenset[str]:
+    parts = urlsplit(identity.settings.public_url)
+    own = f"{parts.scheme}://{parts.netloc}".lower()
+    return frozenset({own, *(o.lower().rstrip("/") for o in identity.settings.cors_origins)})
+
+
+def require(permission: str | None = None) -> Callable[..., Awaitable[Principal]]:
+    """A dependency admitting full-scope principals that hold `permission`."""
+
+    async def dependency(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
+        if principal.scope != FULL_SCOPE:
+            raise Forbidden(
+                "Finish the required step first "
+                f"({principal.scope.replace('_', ' ')}) before using this route."
+            )
+        if permission is not None and not principal.can(permission):
+            raise Forbidden(f"This needs the '{permission}' permission.")
+        return principal
+
+    setattr(dependency, PERMISSION_ATTRIBUTE, permission)
+    return dependency
+
+
+async def _platform_admin(principal: Annotated[Principal, Depends(require())]) -> Principal:
+    if not principal.is_platform_admin or principal.kind != "user":
+        raise Forbidden("This needs a platform administrator.")
+    return principal
+
+
+# Any principal, even one that must still enrol MFA or change its password.
+AnyScope = Annotated[Principal, Depends(authenticate)]
+Authenticated = Annotated[Principal, Depends(require())]
+PlatformAdmin = Annotated[Principal, Depends(_platform_admin)]

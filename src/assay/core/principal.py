@@ -1,0 +1,58 @@
+"""Who is calling: the principal every non-public route requires."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Literal
+
+from assay.core.permissions import ALL_PERMISSIONS
+
+PrincipalKind = Literal["user", "api_key", "platform"]
+FULL_SCOPE = "full"
+MFA_ENROLMENT_SCOPE = "mfa_enrolment"
+PASSWORD_CHANGE_SCOPE = "password_change"  # noqa: S105 - a scope name
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    kind: PrincipalKind
+    id: uuid.UUID
+    org_id: uuid.UUID | None
+    permissions: frozenset[str]
+    session_id: uuid.UUID | None = None
+    is_platform_admin: bool = False
+    scope: str = FULL_SCOPE
+    # API keys: the key's own id, for rate limits and logs.
+    key_id: str | None = None
+    auth_method: Literal["token", "api_key", "cookie", "cli"] = "token"
+    extra: dict[str, str] = field(default_factory=dict, compare=False)
+
+    def can(self, permission: str) -> bool:
+        return permission in self.permissions
+
+    @property
+    def actor_id(self) -> str:
+        return str(self.id)
+
+
+PLATFORM = Principal(
+    kind="platform",
+    id=uuid.UUID(int=0),
+    org_id=None,
+    permissions=ALL_PERMISSIONS,
+    is_platform_admin=True,
+    auth_method="cli",
+)
+
+
+def platform_in(org_id: uuid.UUID) -> Principal:
+    """The CLI acting inside one organisation."""
+    return Principal(
+        kind="platform",
+        id=uuid.UUID(int=0),
+        org_id=org_id,
+        permissions=ALL_PERMISSIONS,
+        is_platform_admin=True,
+        auth_method="cli",
+    )

@@ -1,7 +1,0 @@
-"""Imports every feature's tables so `Base.metadata` is complete for Alembic."""
-
-from assay.core.db import Base
-from assay.identity import models as identity_models
-from assay.scoring import models as scoring_models
-
-__all__ = ["Base", "identity_models", "scoring_models"]

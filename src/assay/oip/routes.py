@@ -1,0 +1,312 @@
+"""Open Inference Protocol (KServe V2) REST routes under /v2.
+
+Same credentials, permissions, rate limits, validation and prediction records as the
+native API; the wire format and tensor conventions are in `assay.oip.service`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
+from starlette.types import Message
+
+from assay import __version__
+from assay.auth.deps import require
+from assay.core.db import DbSession
+from assay.core.errors import (
+    AssayError,
+    BadRequest,
+    DependencyUnavailable,
+    UnsupportedMediaType,
+    ValidationFailed,
+)
+from assay.core.permissions import MODELS_READ, PREDICT
+from assay.core.principal import Principal
+from assay.http.json_limits import (
+    JsonStructureLimits,
+    is_json_media_type,
+    refusal,
+    refused_escape,
+)
+from assay.http.rate_limit import RateLimitScoring
+from assay.oip import service as oip
+from assay.predictions.context import ScoringContext, scoring_of
+from assay.system.service import check_readiness
+
+BINARY_HEADER = "inference-header-content-length"
+BINARY_STATE = "oip_binary_data"
+
+Scoring = Annotated[ScoringContext, Depends(scoring_of)]
+CanRead = Annotated[Principal, Depends(require(MODELS_READ))]
+CanPredict = Annotated[Principal, Depends(require(PREDICT))]
+
+
+def _error_message(exc: AssayError) -> str:
+    """One line for OIP clients, which show only the `error` member of an error body."""
+    if not exc.errors:
+        return exc.detail
+    fields = "; ".join(f"{e.get('field')}: {e.get('message')}" for e in exc.errors[:5])
+    more = f" (+{len(exc.errors) - 5} more)" if len(exc.errors) > 5 else ""
+    return f"{exc.detail} [{fields}{more}]"
+
+
+def _validation_failed(exc: RequestValidationError) -> ValidationFailed:
+    # Submitted values are left out, as in the native API's 422s.
+    errors = [
+        {
+            "field": ".".join(str(part) for part in err.get("loc", ())),
+            "code": str(err.get("type", "")),
+            "message": str(err.get("msg", "")),
+        }
+        for err in exc.errors()
+    ]
+    fields = ", ".join(sorted({e["field"] for e in errors})) or "the request"
+    return ValidationFailed(f"Invalid inference request in {fields}.", errors=errors)
+
+
+async def _check_body(request: Request) -> Request:
+    """What must be refused before the body is parsed as JSON; with binary tensor data,
+    the request the route sees carries only the JSON header (the data is in its state)."""
+    encoding = request.headers.get("content-encoding", "identity").strip().lower()
+    if encoding != "identity":
+        raise UnsupportedMediaType(
+            f"Content-Encoding {encoding[:32]!r} is not supported; send the body uncompressed."
+        )
+    body = await request.body()  # kept by the request; the body parser reuses it
+    declared = request.headers.get(BINARY_HEADER)
+    header, binary = body, None
+    if declared is not None:
+        if not declared.strip().isdigit():
+            raise BadRequest(f"Malformed {BINARY_HEADER} header.")
+        length = int(declared)
+        if length > len(body):
+            raise BadRequest(f"The {BINARY_HEADER} header is longer than the body.")
+        header, binary = body[:length], body[length:]
+    content_type = request.headers.get("content-type")
+    if (
+        binary is not None
+        or content_type is None
+        or not is_json_media_type(content_type.encode("latin-1"))
+    ):
+        # OIP clients often send no Content-Type, and binary requests are not JSON as a
+        # whole; the JSON limits middleware only checks declared JSON, so the same rules
+        # are applied here to the JSON part.
+        settings = request.app.state.settings
+        limits = JsonStructureLimits(settings.max_json_depth, settings.max_json_array_length)
+        violation = limits.violation(header) or refused_escape(header)
+        if violation is not None:
+            raise refusal(violation, limits)
+    if binary is None:
+        return request
+    state: dict[str, Any] = request.scope.setdefault("state", {})
+    state[BINARY_STATE] = binary
+    scope = dict(request.scope)  # shares `state`
+    scope["headers"] = [
+        (key, value)
+        for key, value in request.scope["headers"]
+        if key not in (b"content-type", b"content-length")
+    ] + [(b"content-type", b"application/json"), (b"content-length", str(len(header)).encode())]
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": header, "more_body": False}
+
+    return Request(scope, receive)
+
+
+def _binary_data(request: Request) -> bytes | None:
+    value = request.scope.get("state", {}).get(BINARY_STATE)
+    return value if isinstance(value, bytes) else None
+
+
+def _respond(
+    result: oip.InferenceResponse | oip.BinaryInferenceResponse,
+) -> oip.InferenceResponse | Response:
+    if isinstance(result, oip.InferenceResponse):
+        return result
+    return Response(
+        content=result.header + result.data,
+        media_type="application/octet-stream",
+        headers={BINARY_HEADER: str(len(result.header))},
+    )
+
+
+class OipRoute(APIRoute):
+    """Error bodies also carry OIP's `error` member (clients such as tritonclient read
+    only that), and bodies are checked before parsing (see `_check_body`)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def oip_handler(request: Request) -> Response:
+            try:
+                if request.method == "POST":
+                    request = await _check_body(request)
+                return await handler(request)
+            except AssayError as exc:
+                exc.extra.setdefault("error", _error_message(exc))
+                raise
+            except RequestValidationError as exc:
+                failed = _validation_failed(exc)
+                failed.extra["error"] = _error_message(failed)
+                raise failed from None
+
+        return oip_handler
+
+
+# OIP clients (tritonclient among them) often send JSON without a Content-Type.
+router = APIRouter(
+    prefix="/v2",
+    tags=["open inference protocol"],
+    route_class=OipRoute,
+    strict_content_type=False,
+)
+
+
+@router.get("", summary="Server metadata")
+async def server_metadata(principal: CanRead) -> oip.ServerMetadata:
+    return oip.ServerMetadata(
+        name=oip.SERVER_NAME, version=__version__, extensions=list(oip.EXTENSIONS)
+    )
+
+
+@router.get("/health/live", summary="The server answers (public)")
+async def server_live() -> oip.ServerLive:
+    return oip.ServerLive(live=True)
+
+
+@router.get(
+    "/health/ready",
+    summary="The database answers (public)",
+    responses={503: {"description": "A dependency is unavailable"}},
+)
+async def server_ready(request: Request) -> oip.ServerReady:
+    state = request.app.state
+    checks = await check_readiness(
+        state.database, state.cache, state.settings.health_check_timeout_seconds
+    )
+    failing = sorted(name for name, result in checks.items() if result != "ok")
+    if failing:
+        raise DependencyUnavailable(
+            f"Not ready: {', '.join(failing)} did not answer.",
+            extra={"ready": False, "checks": checks},
+        )
+    return oip.ServerReady(ready=True)
+
+
+@router.get("/models/{name}", summary="Model metadata (the production alias)")
+async def model_metadata(
+    name: str, principal: CanRead, db: DbSession, scoring: Scoring
+) -> oip.ModelMetadata:
+    return await oip.read_metadata(scoring.predict, db, principal, name, None)
+
+
+@router.get("/models/{name}/versions/{version}", summary="Model metadata of one version")
+async def version_metadata(
+    name: str, version: str, principal: CanRead, db: DbSession, scoring: Scoring
+) -> oip.ModelMetadata:
+    return await oip.read_metadata(scoring.predict, db, principal, name, version)
+
+
+async def _ready(
+    scoring: ScoringContext,
+    principal: Principal,
+    name: str,
+    version: str | None,
+) -> oip.ModelReady:
+    # Ready means loaded and verified: this loads the version if it is not yet in memory.
+    await scoring.predict.load(principal, name, oip.version_ref(version))
+    return oip.ModelReady(name=name, ready=True)
+
+
+@router.get(
+    "/models/{name}/ready",
+    summary="The model's production version loads and can score",
+    responses={503: {"description": "The version is unhealthy"}},
+)
+async def model_ready(name: str, principal: CanRead, scoring: Scoring) -> oip.ModelReady:
+    return await _ready(scoring, principal, name, None)
+
+
+@router.get(
+    "/models/{name}/versions/{version}/ready",
+    summary="The version loads and can score",
+    responses={503: {"description": "The version is unhealthy"}},
+)
+async def version_ready(
+    name: str, version: str, principal: CanRead, scoring: Scoring
+) -> oip.ModelReady:
+    return await _ready(scoring, principal, name, version)
+
+
+_INFER_ERRORS: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "Output tensors as JSON; with binary outputs, the JSON header (its "
+        "length in Inference-Header-Content-Length) followed by the raw data",
+    },
+    400: {"description": "Malformed binary tensor data, or an unsupported extension"},
+    404: {"description": "No such model or version"},
+    422: {"description": "Tensors that do not fit the model, or invalid rows (strict)"},
+    503: {"description": "The version is unhealthy"},
+}
+
+
+@router.post(
+    "/models/{name}/infer",
+    summary="Score tensors with the production version",
+    responses=_INFER_ERRORS,
+    response_model=oip.InferenceResponse,
+)
+async def infer(
+    name: str,
+    body: oip.InferenceRequest,
+    request: Request,
+    principal: CanPredict,
+    scoring: Scoring,
+    _limit: RateLimitScoring,
+) -> oip.InferenceResponse | Response:
+    result = await oip.infer(
+        scoring.predict,
+        principal,
+        name,
+        None,
+        body,
+        request_id=_request_id(request),
+        binary_data=_binary_data(request),
+    )
+    return _respond(result)
+
+
+@router.post(
+    "/models/{name}/versions/{version}/infer",
+    summary="Score tensors with one version (a number or an alias)",
+    responses=_INFER_ERRORS,
+    response_model=oip.InferenceResponse,
+)
+async def infer_version(
+    name: str,
+    version: str,
+    body: oip.InferenceRequest,
+    request: Request,
+    principal: CanPredict,
+    scoring: Scoring,
+    _limit: RateLimitScoring,
+) -> oip.InferenceResponse | Response:
+    result = await oip.infer(
+        scoring.predict,
+        principal,
+        name,
+        version,
+        body,
+        request_id=_request_id(request),
+        binary_data=_binary_data(request),
+    )
+    return _respond(result)
+
+
+def _request_id(request: Request) -> str | None:
+    value = request.scope.get("state", {}).get("request_id")
+    return value if isinstance(value, str) else None

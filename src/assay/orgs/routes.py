@@ -1,0 +1,274 @@
+"""The caller's organisation: members, roles, API keys and sessions."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, status
+
+from assay.api_keys import service as api_keys
+from assay.api_keys.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyView
+from assay.audit.service import RequestMeta
+from assay.auth import service
+from assay.auth.context import IdentityContext
+from assay.auth.deps import identity_of, require
+from assay.auth.schemas import SessionView
+from assay.core.db import DbSession
+from assay.core.errors import ValidationFailed
+from assay.core.permissions import (
+    KEYS_MANAGE,
+    MEMBERS_MANAGE,
+    MEMBERS_READ,
+    ORG_MANAGE,
+    ROLES_MANAGE,
+    SESSIONS_MANAGE,
+)
+from assay.core.principal import Principal
+from assay.http.rate_limit import RateLimitManagement
+from assay.orgs import service as orgs
+from assay.orgs.schemas import (
+    MemberUpdate,
+    MemberView,
+    OrganisationPolicyUpdate,
+    OrganisationView,
+    RoleCreate,
+    RoleView,
+    UnlockedView,
+)
+
+router = APIRouter(prefix="/v1/org", tags=["organisation"])
+
+Identity = Annotated[IdentityContext, Depends(identity_of)]
+CanReadMembers = Annotated[Principal, Depends(require(MEMBERS_READ))]
+CanManageMembers = Annotated[Principal, Depends(require(MEMBERS_MANAGE))]
+CanManageRoles = Annotated[Principal, Depends(require(ROLES_MANAGE))]
+CanManageKeys = Annotated[Principal, Depends(require(KEYS_MANAGE))]
+CanManageSessions = Annotated[Principal, Depends(require(SESSIONS_MANAGE))]
+CanManageOrg = Annotated[Principal, Depends(require(ORG_MANAGE))]
+
+
+@router.get("", summary="My organisation")
+async def read_org(
+    principal: CanReadMembers, _limit: RateLimitManagement, db: DbSession
+) -> OrganisationView:
+    assert principal.org_id is not None  # noqa: S101 - members:read implies an org
+    org = await orgs.get_organisation(db, principal.org_id)
+    return OrganisationView.model_validate(org, from_attributes=True)
+
+
+@router.patch(
+    "",
+    summary="Change my organisation's name, MFA requirement and password minimum",
+    responses={
+        409: {"description": "You would require MFA of yourself without having enrolled"},
+        422: {"description": "Unknown role, or a minimum below 15 without MFA required"},
+    },
+)
+async def update_org(
+    body: OrganisationPolicyUpdate,
+    request: Request,
+    principal: CanManageOrg,
+    _limit: RateLimitManagement,
+    db: DbSession,
+    identity: Identity,
+) -> OrganisationView:
+    assert principal.org_id is not None  # noqa: S101 - org:manage implies an org
+    changes = body.model_dump(exclude_unset=True)
+    cleared = sorted(
+        field
+        for field, value in changes.items()
+        if value is None and field != "min_password_length"
+    )
+    if cleared:
+        raise ValidationFailed(
+            f"{', '.join(cleared)} cannot be null.",
+            errors=[{"field": f, "code": "null", "message": "cannot be null"} for f in cleared],
+        )
+    org = await orgs.update_policy(
+        db, identity, RequestMeta.of(request), principal, principal.org_id, changes
+    )
+    return OrganisationView.model_validate(org, from_attributes=True)
+
+
+@router.get("/members", summary="Members and their roles")
+async def list_members(
+    principal: CanReadMembers, _limit: RateLimitManagement, db: DbSession
+) -> list[MemberView]:
+    return [
+        MemberView(
+            user_id=user.id,
+            email=user.email,
+            display_name=user.display_name,
+            role=membership.role,
+            joined_at=membership.created_at,
+        )
+        for membership, user in await orgs.list_members(db, principal)
+    ]
+
+
+@router.patch("/members/{user_id}", summary="Change a member's role")
+async def change_role(
+    user_id: uuid.UUID,
+    body: MemberUpdate,
+    request: Request,
+    principal: CanManageMembers,
+    _limit: RateLimitManagement,
+    db: DbSession,
+    identity: Identity,
+) -> MemberView:
+    membership = await orgs.change_member_role(
+        db, identity, RequestMeta.of(request), principal, user_id, body.role
+    )
+    members = {m.user_id: (m, u) for m, u in await orgs.list_members(db, principal)}
+    _, user = members[membership.user_id]
+    return MemberView(
+        user_id=user.id,
+        email=user.email,
+        display_name=user.display_name,
+        role=membership.role,
+        joined_at=membership.created_at,
+    )
+
+
+@router.delete(
+    "/members/{user_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Remove a member (ends their sessions in this organisation)",
+)
+async def remove_member(
+    user_id: uuid.UUID,
+    request: Request,
+    principal: CanManageMembers,
+    _limit: RateLimitManagement,
+    db: DbSession,
+    identity: Identity,
+) -> None:
+    await orgs.remove_member(db, identity, RequestMeta.of(request), principal, user_id)
+
+
+@router.post(
+    "/members/{user_id}/unlock",
+    summary="Unlock a member's account (failure counters and every lock, a hard one too)",
+)
+async def unlock_member(
+    user_id: uuid.UUID,
+    request: Request,
+    principal: CanManageMembers,
+    _limit: RateLimitManagement,
+    db: DbSession,
+) -> UnlockedView:
+    before = await orgs.unlock_member(db, RequestMeta.of(request), principal, user_id)
+    locked = before["hard_locked"] or before["password_locked"] or before["otp_locked"]
+    return UnlockedView(user_id=user_id, was_locked=bool(locked))
+
+
+@router.get("/roles", summary="Built-in and custom roles")
+async def list_roles(
+    principal: CanReadMembers, _limit: RateLimitManagement, db: DbSession
+) -> list[RoleView]:
+    return [
+        RoleView(name=name, permissions=perms, builtin=builtin)
+        for name, perms, builtin in await orgs.list_roles(db, principal)
+    ]
+
+
+@router.post("/roles", status_code=status.HTTP_201_CREATED, summary="Create a custom role")
+async def create_role(
+    body: RoleCreate,
+    request: Request,
+    principal: CanManageRoles,
+    _limit: RateLimitManagement,
+    db: DbSession,
+) -> RoleView:
+    role = await orgs.create_role(
+        db,
+        RequestMeta.of(request),
+        principal,
+        name=body.name,
+        description=body.description,
+        permissions=body.permissions,
+    )
+    return RoleView(name=role.name, permissions=role.permissions, builtin=False)
+
+
+@router.get("/api-keys", summary="API keys of this organisation")
+async def list_keys(
+    principal: CanManageKeys, _limit: RateLimitManagement, db: DbSession
+) -> list[ApiKeyView]:
+    return [
+        ApiKeyView.model_validate(key, from_attributes=True)
+        for key in await api_keys.list_api_keys(db, principal)
+    ]
+
+
+@router.post(
+    "/api-keys",
+    status_code=status.HTTP_201_CREATED,
+    summary="Create an API key (the key is shown once)",
+)
+async def create_key(
+    body: ApiKeyCreate,
+    request: Request,
+    principal: CanManageKeys,
+    _limit: RateLimitManagement,
+    db: DbSession,
+    identity: Identity,
+) -> ApiKeyCreated:
+    created = await api_keys.create_api_key(
+        db,
+        identity,
+        RequestMeta.of(request),
+        principal,
+        name=body.name,
+        scopes=body.scopes,
+        expires_at=body.expires_at,
+        allowed_cidrs=body.allowed_cidrs,
+        signing_required=body.signing_required,
+    )
+    view = ApiKeyView.model_validate(created.record, from_attributes=True)
+    return ApiKeyCreated(
+        **view.model_dump(), key=created.plaintext, signing_secret=created.signing_secret
+    )
+
+
+@router.delete(
+    "/api-keys/{key_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Revoke an API key (effective on the next request)",
+)
+async def revoke_key(
+    key_id: uuid.UUID,
+    request: Request,
+    principal: CanManageKeys,
+    _limit: RateLimitManagement,
+    db: DbSession,
+    identity: Identity,
+) -> None:
+    await api_keys.revoke_api_key(db, identity, RequestMeta.of(request), principal, key_id)
+
+
+@router.get("/sessions", summary="Active sessions in this organisation")
+async def list_sessions(
+    principal: CanManageSessions, _limit: RateLimitManagement, db: DbSession
+) -> list[SessionView]:
+    return [
+        SessionView.model_validate(s, from_attributes=True)
+        for s in await service.org_sessions(db, principal)
+    ]
+
+
+@router.delete(
+    "/sessions/{session_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="End a member's session",
+)
+async def end_session(
+    session_id: uuid.UUID,
+    request: Request,
+    principal: CanManageSessions,
+    _limit: RateLimitManagement,
+    db: DbSession,
+    identity: Identity,
+) -> None:
+    await service.end_member_session(db, identity, RequestMeta.of(request), principal, session_id)

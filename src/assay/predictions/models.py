@@ -1,0 +1,45 @@
+"""Tables of the scoring feature: the model registry and prediction records."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Float,
+    Integer,
+    LargeBinary,
+    String,
+    Uuid,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from assay.core.db import Base
+from assay.core.db_types import UTCDateTime, utcnow
+from assay.core.tenancy import TenantOwned
+
+
+class PredictionRecord(TenantOwned, Base):
+    """One scoring, as it was: inputs (PII encrypted), output, model version and digest."""
+
+    __tablename__ = "prediction_records"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    model_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
+    model_name: Mapped[str] = mapped_column(String(100))
+    version_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    version: Mapped[int] = mapped_column(Integer)
+    content_digest: Mapped[str] = mapped_column(String(64))
+    principal_kind: Mapped[str] = mapped_column(String(16))
+    principal_id: Mapped[str] = mapped_column(String(64))
+    request_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    inputs: Mapped[dict[str, Any]] = mapped_column(JSON)
+    inputs_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    derived: Mapped[dict[str, Any]] = mapped_column(JSON)
+    score: Mapped[float] = mapped_column(Float)
+    label: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    risk: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    latency_ms: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

@@ -1,0 +1,255 @@
+"""The predict path: resolve the version, validate, score off the event loop (single
+records through the micro-batcher), record."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from assay.core.crypto import Keyring
+from assay.core.errors import ValidationFailed
+from assay.core.principal import Principal
+from assay.core.single_flight import SingleFlight
+from assay.engine.results import PredictionResult, RowError
+from assay.engine.scorer import Scorer
+from assay.predictions.batcher import MicroBatcher
+from assay.predictions.records import PredictionRecorder, split_inputs
+from assay.predictions.threads import ScoringThreads
+from assay.registry.model_cache import LoadedVersion, ModelCache
+from assay.registry.models import ModelVersion, RegisteredModel
+from assay.registry.repository import VersionRef, get_model, resolve_version
+from assay.settings import Settings
+
+
+@dataclass(frozen=True, slots=True)
+class Resolved:
+    model: RegisteredModel
+    version: ModelVersion
+
+
+@dataclass(frozen=True, slots=True)
+class Served:
+    """A resolved version and its loaded scorer: everything needed to score."""
+
+    model: RegisteredModel
+    version: ModelVersion
+    loaded: LoadedVersion
+
+
+@dataclass(frozen=True, slots=True)
+class PredictOutcome:
+    model: RegisteredModel
+    version: ModelVersion
+    results: list[PredictionResult | RowError]
+    latency_ms: float
+
+
+class PredictService:
+    def __init__(
+        self,
+        settings: Settings,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        cache: ModelCache,
+        recorder: PredictionRecorder,
+        keyring: Keyring,
+    ) -> None:
+        self.settings = settings
+        # The predict path opens a database session only when it needs one (a resolution
+        # cache miss, synchronous records): with every cache warm it touches no database.
+        self.sessionmaker = sessionmaker
+        self.cache = cache
+        self.recorder = recorder
+        self.keyring = keyring
+        self.threads = ScoringThreads(settings.scoring_threads)
+        self.batcher = MicroBatcher(
+            max_size=settings.batch_max_size,
+            max_wait_ms=settings.batch_max_wait_ms,
+            threads=self.threads,
+        )
+        # (org, model name, alias, version) -> (expires at, resolution); alias moves
+        # reach other processes within model_resolution_cache_seconds.
+        self._resolutions: dict[tuple[Any, ...], tuple[float, Resolved]] = {}
+        self._resolving: SingleFlight[Resolved] = SingleFlight()
+
+    def forget(self, org_id: uuid.UUID, model_name: str) -> None:
+        for key in [k for k in self._resolutions if k[0] == org_id and k[1] == model_name]:
+            del self._resolutions[key]
+
+    async def resolve(self, principal: Principal, name: str, ref: VersionRef) -> Resolved:
+        key = (principal.org_id, name, ref.alias, ref.version)
+        hit = self._resolutions.get(key)
+        if hit is not None and hit[0] > time.monotonic():
+            return hit[1]
+        # When the entry expires under load, every request in flight misses at once:
+        # they share one lookup instead of queueing for pooled connections.
+        return await self._resolving.run(key, lambda: self._lookup(key, principal, name, ref))
+
+    async def _lookup(
+        self, key: tuple[Any, ...], principal: Principal, name: str, ref: VersionRef
+    ) -> Resolved:
+        async with self.sessionmaker() as db:
+            model = await get_model(db, principal, name)
+            version = await resolve_version(db, principal, model, ref)
+            # Cached beyond this session: detach them, so nothing expires the attributes
+            # other requests read.
+            db.expunge(model)
+            db.expunge(version)
+        resolved = Resolved(model, version)
+        ttl = self.settings.model_resolution_cache_seconds
+        if ttl > 0:
+            self._resolutions[key] = (time.monotonic() + ttl, resolved)
+        return resolved
+
+    async def load(self, principal: Principal, name: str, ref: VersionRef) -> Served:
+        """Resolve `ref` inside the principal's organisation and load that version."""
+        resolved = await self.resolve(principal, name, ref)
+        loaded = await self.cache.get(resolved.version, resolved.model.name)
+        return Served(resolved.model, resolved.version, loaded)
+
+    async def predict(
+        self,
+        principal: Principal,
+        name: str,
+        ref: VersionRef,
+        records: Sequence[object],
+        *,
+        strict: bool,
+        explain: bool,
+        request_id: str | None,
+    ) -> PredictOutcome:
+        """Score `records` with the version `ref` names, and record every prediction."""
+        self._check_size(records)
+        served = await self.load(principal, name, ref)
+        return await self._score_and_record(
+            principal, served, records, strict=strict, explain=explain, request_id=request_id
+        )
+
+    async def predict_with(
+        self,
+        principal: Principal,
+        served: Served,
+        records: Sequence[object],
+        *,
+        strict: bool,
+        explain: bool,
+        request_id: str | None,
+    ) -> PredictOutcome:
+        """`predict` for a caller that loaded the version itself (to read its schema first)."""
+        self._check_size(records)
+        return await self._score_and_record(
+            principal, served, records, strict=strict, explain=explain, request_id=request_id
+        )
+
+    def _check_size(self, records: Sequence[object]) -> None:
+        if len(records) > self.settings.predict_max_batch:
+            raise ValidationFailed(
+                f"At most {self.settings.predict_max_batch} records per request.",
+                errors=[
+                    {
+                        "field": "records",
+                        "code": "too_many",
+                        "message": f"max {self.settings.predict_max_batch}",
+                    }
+                ],
+            )
+
+    async def _score(
+        self, scorer: Scorer, records: Sequence[object], explain: bool
+    ) -> list[PredictionResult | RowError]:
+        if len(records) == 1:
+            # One record: validated here, on the event loop. It is pure Python (tens of
+            # microseconds), so a thread would not run it any sooner, only add a hop; a
+            # valid record then joins the micro-batcher, which merges it with the other
+            # requests' records into one model call in the thread pool.
+            checked = scorer.validate(records)[0]
+            if isinstance(checked, RowError):
+                return [checked]
+            return [await self.batcher.score(scorer, checked, explain=explain)]
+        # A batch is already one vectorised call; validating hundreds of rows would hold
+        # the event loop, so all of it runs in the thread pool.
+        return await self.threads.run(lambda: scorer.score_batch(records, explain=explain))
+
+    async def _score_and_record(
+        self,
+        principal: Principal,
+        served: Served,
+        records: Sequence[object],
+        *,
+        strict: bool,
+        explain: bool,
+        request_id: str | None,
+    ) -> PredictOutcome:
+        started = time.perf_counter()
+        results = await self._score(served.loaded.scorer, records, explain)
+        latency_ms = (time.perf_counter() - started) * 1000
+        if strict and any(isinstance(r, RowError) for r in results):
+            failing = [r for r in results if isinstance(r, RowError)]
+            raise ValidationFailed(
+                f"{len(failing)} of {len(records)} records are invalid; nothing was scored.",
+                errors=[
+                    {
+                        "field": f"records.{row.index}.{err.field}"
+                        if err.field
+                        else f"records.{row.index}",
+                        "code": err.code,
+                        "message": err.message,
+                    }
+                    for row in failing
+                    for err in row.errors
+                ],
+            )
+        rows = self._record_rows(principal, served, records, results, latency_ms, request_id)
+        if rows:
+            if self.recorder.synchronous:
+                async with self.sessionmaker() as db, db.begin():
+                    await self.recorder.write_now(db, rows)
+            else:
+                self.recorder.add(rows)
+        return PredictOutcome(served.model, served.version, results, latency_ms)
+
+    def _record_rows(
+        self,
+        principal: Principal,
+        served: Served,
+        records: Sequence[object],
+        results: Sequence[PredictionResult | RowError],
+        latency_ms: float,
+        request_id: str | None,
+    ) -> list[dict[str, Any]]:
+        version = served.version
+        pii = served.loaded.scorer.schema.pii_fields
+        pii_mode = version.definition.get("records", {}).get("pii", "encrypt")
+        per_record = latency_ms / max(len(records), 1)
+        rows: list[dict[str, Any]] = []
+        for result in results:
+            if not isinstance(result, PredictionResult):
+                continue
+            raw = records[result.index]
+            inputs = raw if isinstance(raw, dict) else {}
+            plain, sealed = split_inputs(inputs, pii, pii_mode, self.keyring, version.org_id)
+            rows.append(
+                {
+                    "org_id": version.org_id,
+                    "model_id": served.model.id,
+                    "model_name": served.model.name,
+                    "version_id": version.id,
+                    "version": version.version,
+                    "content_digest": version.content_digest,
+                    "principal_kind": principal.kind,
+                    "principal_id": principal.actor_id,
+                    "request_id": request_id,
+                    "inputs": plain,
+                    "inputs_encrypted": sealed,
+                    "derived": dict(result.derived),
+                    "score": result.score,
+                    "label": result.label,
+                    "risk": result.risk,
+                    "latency_ms": per_record,
+                }
+            )
+        return rows
