@@ -100,10 +100,10 @@ async def _bootstrap() -> str:
     from assay.api_keys.service import create_api_key
     from assay.app import create_app
     from assay.audit.service import CLI
+    from assay.core.permissions import BUILTIN_ROLES
     from assay.core.principal import PLATFORM, Principal, platform_in
     from assay.engine.pack import load_pack
     from assay.orgs import service as orgs
-    from assay.orgs.roles import BUILTIN_ROLES
     from assay.registry import repository as registry
     from assay.registry import service
     from assay.settings import load_settings

@@ -27,13 +27,12 @@ from assay.core.cache import create_cache
 from assay.core.db import Database
 from assay.core.errors import AssayError
 from assay.core.migrations import prepare_database
-from assay.core.permissions import MODELS_READ, PREDICT
-from assay.core.principal import PLATFORM, Principal
+from assay.core.permissions import BUILTIN_ROLES, OWNER_ROLE, Permission
+from assay.core.principal import PLATFORM, OrgPrincipal, platform_in
 from assay.core.secrets_store import with_generated_secrets
 from assay.engine.pack import load_pack
 from assay.orgs import service as orgs
 from assay.orgs.models import Organisation
-from assay.orgs.roles import BUILTIN_ROLES, OWNER_ROLE
 from assay.registry.artifact_store import FilesystemArtifactStore
 from assay.registry.model_cache import ModelCache
 from assay.registry.packs import import_pack
@@ -132,14 +131,7 @@ async def create_demo(settings: Settings, pack: Path) -> DemoCredentials:
                     check_policy=False,
                 )
                 await orgs.add_member(db, CLI, PLATFORM, org.id, user, "owner")
-            owner = Principal(
-                kind="platform",
-                id=PLATFORM.id,
-                org_id=org.id,
-                permissions=PLATFORM.permissions,
-                is_platform_admin=True,
-                auth_method="cli",
-            )
+            owner = platform_in(org.id)
             store = FilesystemArtifactStore(settings.data_dir / "artifacts")
             models = ModelCache(settings, store, database.sessionmaker)
             # Idempotent: a second demo run keeps the versions the first registered.
@@ -156,7 +148,7 @@ async def create_demo(settings: Settings, pack: Path) -> DemoCredentials:
                 raise DemoUnavailable(msg) from None
             # Keys are made by a user, with no more than that user's permissions: the
             # demo administrator (an owner of the demo organisation) makes this one.
-            administrator = Principal(
+            administrator = OrgPrincipal(
                 kind="user",
                 id=user.id,
                 org_id=org.id,
@@ -169,7 +161,7 @@ async def create_demo(settings: Settings, pack: Path) -> DemoCredentials:
                 CLI,
                 administrator,
                 name="demo scoring key",
-                scopes=[PREDICT, MODELS_READ],
+                scopes=[Permission.PREDICT, Permission.MODELS_READ],
                 expires_at=None,
                 allowed_cidrs=[],
                 signing_required=False,

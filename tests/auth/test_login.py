@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from assay.accounts.models import User
 from assay.auth.context import IdentityContext
 from assay.core.crypto import derive_key
-from assay.orgs.roles import BUILTIN_ROLES
+from assay.core.permissions import BUILTIN_ROLES
 from assay.settings import Settings
 from tests.support.identity import MakeMember, Member, bearer, events, login
 

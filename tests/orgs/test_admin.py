@@ -86,7 +86,7 @@ async def test_owner_manages_members_roles_and_the_last_owner_is_protected(
 
     role = await client.post(
         "/v1/org/roles",
-        json={"name": "auditor", "permissions": ["audit:read", "members:read"]},
+        json={"name": "auditor", "permissions": ["predictions:read", "members:read"]},
         headers=bearer(token),
     )
     assert role.status_code == 201

@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from sqlalchemy import select
 
 from assay.audit.models import SecurityEvent
-from assay.orgs.roles import BUILTIN_ROLES
+from assay.core.permissions import BUILTIN_ROLES
 from assay.settings import Settings
 from tests.support.identity import (
     Mailbox,

@@ -28,8 +28,8 @@ from assay.audit.service import RequestMeta
 from assay.auth.context import IdentityContext
 from assay.auth.deps import identity_of, require
 from assay.core.db import DbSession
-from assay.core.permissions import MEMBERS_MANAGE
-from assay.core.principal import Principal
+from assay.core.permissions import Permission
+from assay.core.principal import OrgPrincipal
 from assay.http.rate_limit import RateLimitAuth, RateLimitManagement, limit_auth_account
 from assay.orgs import invitations
 
@@ -53,7 +53,7 @@ async def _limit_token_holder(
         await limit_auth_account(request, holder)
 
 
-CanManageMembers = Annotated[Principal, Depends(require(MEMBERS_MANAGE))]
+CanManageMembers = Annotated[OrgPrincipal, Depends(require(Permission.MEMBERS_MANAGE))]
 
 _INVALID_LINK: dict[int | str, dict[str, Any]] = {
     400: {"description": "The link is unknown, expired, used or replaced (one answer for all)"}

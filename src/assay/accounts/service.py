@@ -26,10 +26,10 @@ from assay.auth.service import (
     user_sessions,
 )
 from assay.core.errors import NotFound
+from assay.core.permissions import OWNER_ROLE
 from assay.core.principal import Principal
 from assay.orgs import service as orgs
 from assay.orgs.models import Organisation
-from assay.orgs.roles import OWNER_ROLE
 
 # At most one reset mail per account per minute: asking again sooner is answered the
 # same way but sends nothing, so the form cannot be used to flood someone's inbox.

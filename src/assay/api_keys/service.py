@@ -24,7 +24,7 @@ from assay.auth.context import IdentityContext
 from assay.auth.tokens import new_api_key
 from assay.core.crypto import keyed_digest
 from assay.core.errors import Forbidden, NotFound, ValidationFailed
-from assay.core.principal import Principal
+from assay.core.principal import OrgPrincipal, Principal
 from assay.core.tenancy import across_tenants, scoped
 
 
@@ -64,7 +64,7 @@ async def create_api_key(
     db: AsyncSession,
     identity: IdentityContext,
     meta: RequestMeta,
-    principal: Principal,
+    principal: OrgPrincipal,
     *,
     name: str,
     scopes: list[str],
@@ -72,7 +72,6 @@ async def create_api_key(
     allowed_cidrs: list[str],
     signing_required: bool,
 ) -> CreatedKey:
-    assert principal.org_id is not None  # noqa: S101 - keys:manage implies an organisation
     if principal.kind != "user":
         # A key minting keys would outlive every check on its creator.
         raise Forbidden("Only a signed-in user can create API keys, not another API key.")
@@ -132,7 +131,7 @@ async def create_api_key(
     return CreatedKey(record=record, plaintext=plaintext, signing_secret=signing_secret)
 
 
-async def list_api_keys(db: AsyncSession, principal: Principal) -> list[ApiKey]:
+async def list_api_keys(db: AsyncSession, principal: OrgPrincipal) -> list[ApiKey]:
     result = await db.execute(scoped(principal, ApiKey).order_by(ApiKey.created_at.desc()))
     return list(result.scalars())
 
@@ -141,7 +140,7 @@ async def revoke_api_key(
     db: AsyncSession,
     identity: IdentityContext,
     meta: RequestMeta,
-    principal: Principal,
+    principal: OrgPrincipal,
     key_uuid: uuid.UUID,
 ) -> None:
     record = (

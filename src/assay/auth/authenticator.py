@@ -45,10 +45,10 @@ from assay.core.cache import CACHE_ERRORS, Cache
 from assay.core.crypto import derive_key, digests_equal, keyed_digest, token_digest
 from assay.core.errors import Unauthorized
 from assay.core.logging import get_logger
-from assay.core.principal import Principal
+from assay.core.permissions import BUILTIN_ROLES
+from assay.core.principal import OrgPrincipal, Principal, principal_for
 from assay.core.tenancy import across_tenants
 from assay.orgs.models import CustomRole, Membership, Organisation
-from assay.orgs.roles import BUILTIN_ROLES
 from assay.settings import Settings
 
 log = get_logger("assay.authn")
@@ -165,7 +165,7 @@ class Authenticator:
         if state["c"] and not _address_allowed(client_address, state["c"]):
             raise InvalidToken("The API key is not valid from this address.")
         await self._touch_api_key(parts.key_id, client_address)
-        return Principal(
+        return OrgPrincipal(
             kind="api_key",
             id=uuid.UUID(state["id"]),
             org_id=uuid.UUID(state["o"]),
@@ -419,10 +419,10 @@ def _session_state(
 
 
 def _principal_from_session_state(session_id: str, state: dict[str, Any], method: str) -> Principal:
-    return Principal(
+    return principal_for(
+        uuid.UUID(state["o"]) if state["o"] else None,
         kind="user",
         id=uuid.UUID(state["u"]),
-        org_id=uuid.UUID(state["o"]) if state["o"] else None,
         permissions=frozenset(state["p"]),
         session_id=uuid.UUID(session_id),
         is_platform_admin=bool(state["a"]),

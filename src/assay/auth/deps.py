@@ -13,7 +13,8 @@ from assay.auth.context import IdentityContext
 from assay.auth.csrf import CSRF_HEADER, check_csrf
 from assay.auth.request_signing import verify_signed_request
 from assay.core.errors import Forbidden
-from assay.core.principal import FULL_SCOPE, Principal
+from assay.core.permissions import Permission
+from assay.core.principal import FULL_SCOPE, OrgPrincipal, Principal
 from assay.http.rate_limit import (
     default_limit_due,
     enforce_default_for_principal,
@@ -74,6 +75,9 @@ async def authenticate(request: Request) -> Principal:
             max_age_seconds=identity.settings.csrf_token_max_age_seconds,
         )
     if principal.extra.get("signing_required") == "1":
+        # Only API keys require signatures, and every key belongs to an organisation.
+        if not isinstance(principal, OrgPrincipal):
+            raise NotAuthenticated("The API key is not valid.")
         await verify_signed_request(request, identity, principal)
     state["principal_id"] = str(principal.id)
     state["principal_kind"] = principal.kind
@@ -91,16 +95,26 @@ def allowed_origins(identity: IdentityContext) -> frozenset[str]:
     return frozenset({own, *(o.lower().rstrip("/") for o in identity.settings.cors_origins)})
 
 
-def require(permission: str | None = None) -> Callable[..., Awaitable[Principal]]:
-    """A dependency admitting full-scope principals that hold `permission`."""
+def _full_scope(principal: Principal) -> Principal:
+    if principal.scope != FULL_SCOPE:
+        raise Forbidden(
+            "Finish the required step first "
+            f"({principal.scope.replace('_', ' ')}) before using this route."
+        )
+    return principal
 
-    async def dependency(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
-        if principal.scope != FULL_SCOPE:
-            raise Forbidden(
-                "Finish the required step first "
-                f"({principal.scope.replace('_', ' ')}) before using this route."
-            )
-        if permission is not None and not principal.can(permission):
+
+async def _signed_in(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
+    return _full_scope(principal)
+
+
+def require(permission: Permission) -> Callable[..., Awaitable[OrgPrincipal]]:
+    """A dependency admitting full-scope principals that hold `permission` inside an
+    organisation; the route receives an `OrgPrincipal`."""
+
+    async def dependency(principal: Annotated[Principal, Depends(authenticate)]) -> OrgPrincipal:
+        _full_scope(principal)
+        if not principal.can(permission) or not isinstance(principal, OrgPrincipal):
             raise Forbidden(f"This needs the '{permission}' permission.")
         return principal
 
@@ -108,7 +122,7 @@ def require(permission: str | None = None) -> Callable[..., Awaitable[Principal]
     return dependency
 
 
-async def _platform_admin(principal: Annotated[Principal, Depends(require())]) -> Principal:
+async def _platform_admin(principal: Annotated[Principal, Depends(_signed_in)]) -> Principal:
     if not principal.is_platform_admin or principal.kind != "user":
         raise Forbidden("This needs a platform administrator.")
     return principal
@@ -116,5 +130,5 @@ async def _platform_admin(principal: Annotated[Principal, Depends(require())]) -
 
 # Any principal, even one that must still enrol MFA or change its password.
 AnyScope = Annotated[Principal, Depends(authenticate)]
-Authenticated = Annotated[Principal, Depends(require())]
+Authenticated = Annotated[Principal, Depends(_signed_in)]
 PlatformAdmin = Annotated[Principal, Depends(_platform_admin)]

@@ -30,7 +30,7 @@ from assay.client.signing import (
 from assay.core.cache import CACHE_ERRORS
 from assay.core.crypto import DecryptionError
 from assay.core.errors import DependencyUnavailable
-from assay.core.principal import Principal
+from assay.core.principal import OrgPrincipal
 from assay.http.body_digest import BODY_DIGEST_STATE_KEY, BodyDigest
 
 WINDOW_SECONDS = 300
@@ -126,7 +126,7 @@ async def _body_digest(request: Request) -> bytes:
 
 
 async def verify_signed_request(
-    request: Request, identity: IdentityContext, principal: Principal
+    request: Request, identity: IdentityContext, principal: OrgPrincipal
 ) -> None:
     """Raise SignatureRejected unless `request` carries a fresh, valid signature by the key."""
     state = request.scope.setdefault("state", {})
@@ -176,9 +176,8 @@ async def verify_signed_request(
     state[VERIFIED_STATE_KEY] = True
 
 
-async def _signing_secret(identity: IdentityContext, principal: Principal) -> bytes:
+async def _signing_secret(identity: IdentityContext, principal: OrgPrincipal) -> bytes:
     assert principal.key_id is not None  # noqa: S101 - API-key principals have a key id
-    assert principal.org_id is not None  # noqa: S101 - API keys belong to an organisation
     sealed = await identity.authenticator.signing_secret_ciphertext(principal.key_id)
     if sealed is None:
         raise SignatureRejected("no-secret", "this key has no signing secret; create a new key.")

@@ -20,7 +20,13 @@ from assay.auth.passwords import PasswordPolicyError, password_violations
 from assay.auth.tokens import MFA_CHALLENGE, InvalidToken, new_opaque_token
 from assay.core.crypto import token_digest
 from assay.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from assay.core.principal import FULL_SCOPE, MFA_ENROLMENT_SCOPE, PASSWORD_CHANGE_SCOPE, Principal
+from assay.core.principal import (
+    FULL_SCOPE,
+    MFA_ENROLMENT_SCOPE,
+    PASSWORD_CHANGE_SCOPE,
+    OrgPrincipal,
+    Principal,
+)
 from assay.core.tenancy import across_tenants, scoped
 from assay.orgs.models import Membership, Organisation
 
@@ -548,11 +554,9 @@ async def end_member_session(
     db: AsyncSession,
     identity: IdentityContext,
     meta: RequestMeta,
-    principal: Principal,
+    principal: OrgPrincipal,
     session_id: uuid.UUID,
 ) -> None:
-    if principal.org_id is None:
-        raise NotFound("No such session.")
     session = (
         await db.execute(scoped(principal, AuthSession).where(AuthSession.id == session_id))
     ).scalar_one_or_none()
@@ -570,7 +574,7 @@ async def end_member_session(
     )
 
 
-async def org_sessions(db: AsyncSession, principal: Principal) -> list[AuthSession]:
+async def org_sessions(db: AsyncSession, principal: OrgPrincipal) -> list[AuthSession]:
     now = datetime.now(UTC)
     result = await db.execute(
         scoped(principal, AuthSession)

@@ -1,74 +1,69 @@
-"""Permissions and the built-in roles that group them."""
+"""Permissions, and the built-in roles that group them.
+
+A permission exists only while a route or service checks it: `GUARDS` says what each
+one guards, and a test fails when one guards no route. Built-in roles are fixed sets of permissions; organisations may define
+custom roles (`orgs`), which can never hold more than their creator.
+"""
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Final
 
-MODELS_READ: Final = "models:read"
+
+class Permission(StrEnum):
+    """What a principal may do inside its organisation.
+
+    Members are strings (`Permission.PREDICT == "predict"`), so permission sets read
+    from tokens, caches and the database compare with them directly.
+    """
+
+    MODELS_READ = "models:read"
+    MODELS_WRITE = "models:write"
+    PREDICT = "predict"
+    PREDICTIONS_READ = "predictions:read"
+    MEMBERS_READ = "members:read"
+    MEMBERS_MANAGE = "members:manage"
+    KEYS_MANAGE = "keys:manage"
+    ROLES_MANAGE = "roles:manage"
+    SESSIONS_MANAGE = "sessions:manage"
+    ORG_MANAGE = "org:manage"
+    SYSTEM_READ = "system:read"
 
 
-MODELS_WRITE: Final = "models:write"
+# What each permission guards; docs/security.md shows this with the role table.
+GUARDS: Final[dict[Permission, str]] = {
+    Permission.MODELS_READ: "list and read models, versions and aliases",
+    Permission.MODELS_WRITE: "register models and versions, move aliases, verify versions",
+    Permission.PREDICT: "score records (native predict, Open Inference Protocol infer)",
+    Permission.PREDICTIONS_READ: "read prediction records",
+    Permission.MEMBERS_READ: "read the organisation, its members and roles",
+    Permission.MEMBERS_MANAGE: "invite, remove and unlock members; change their roles",
+    Permission.KEYS_MANAGE: "create and revoke API keys; trust and revoke publisher keys",
+    Permission.ROLES_MANAGE: "create custom roles",
+    Permission.SESSIONS_MANAGE: "list and end the sessions of the organisation's members",
+    Permission.ORG_MANAGE: "change the organisation's name, MFA and password policy",
+    Permission.SYSTEM_READ: "system information and the metrics endpoint",
+}
 
+ALL_PERMISSIONS: Final[frozenset[str]] = frozenset(Permission)
 
-PREDICT: Final = "predict"
+_VIEWER: frozenset[str] = frozenset({Permission.MODELS_READ, Permission.MEMBERS_READ})
+_ANALYST = _VIEWER | {Permission.PREDICT, Permission.PREDICTIONS_READ}
+_MAINTAINER = _ANALYST | {Permission.MODELS_WRITE}
+_ADMIN = _MAINTAINER | {
+    Permission.MEMBERS_MANAGE,
+    Permission.KEYS_MANAGE,
+    Permission.ROLES_MANAGE,
+    Permission.SESSIONS_MANAGE,
+    Permission.SYSTEM_READ,
+}
 
-
-PREDICTIONS_READ: Final = "predictions:read"
-
-
-JOBS_READ: Final = "jobs:read"
-
-
-JOBS_WRITE: Final = "jobs:write"
-
-
-AUDIT_READ: Final = "audit:read"
-
-
-MEMBERS_READ: Final = "members:read"
-
-
-MEMBERS_MANAGE: Final = "members:manage"
-
-
-KEYS_MANAGE: Final = "keys:manage"
-
-
-ROLES_MANAGE: Final = "roles:manage"
-
-
-WEBHOOKS_MANAGE: Final = "webhooks:manage"
-
-
-PROVIDERS_MANAGE: Final = "providers:manage"
-
-
-SESSIONS_MANAGE: Final = "sessions:manage"
-
-
-ORG_MANAGE: Final = "org:manage"
-
-
-SYSTEM_READ: Final = "system:read"
-
-
-ALL_PERMISSIONS: Final[frozenset[str]] = frozenset(
-    {
-        MODELS_READ,
-        MODELS_WRITE,
-        PREDICT,
-        PREDICTIONS_READ,
-        JOBS_READ,
-        JOBS_WRITE,
-        AUDIT_READ,
-        MEMBERS_READ,
-        MEMBERS_MANAGE,
-        KEYS_MANAGE,
-        ROLES_MANAGE,
-        WEBHOOKS_MANAGE,
-        PROVIDERS_MANAGE,
-        SESSIONS_MANAGE,
-        ORG_MANAGE,
-        SYSTEM_READ,
-    }
-)
+BUILTIN_ROLES: Final[dict[str, frozenset[str]]] = {
+    "owner": ALL_PERMISSIONS,
+    "admin": _ADMIN,
+    "maintainer": _MAINTAINER,
+    "analyst": _ANALYST,
+    "viewer": _VIEWER,
+}
+OWNER_ROLE: Final = "owner"

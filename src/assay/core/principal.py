@@ -1,10 +1,17 @@
-"""Who is calling: the principal every non-public route requires."""
+"""Who is calling: the principal every non-public route requires.
+
+A `Principal` may act in no organisation (a platform administrator between
+organisations, a user with no membership). An `OrgPrincipal` always acts in one: the
+authenticator builds one whenever the credential names an organisation, and every
+organisation route's permission dependency admits only those, so services receive an
+`org_id` that is never None.
+"""
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from assay.core.permissions import ALL_PERMISSIONS
 
@@ -36,6 +43,20 @@ class Principal:
         return str(self.id)
 
 
+@dataclass(frozen=True, slots=True)
+class OrgPrincipal(Principal):
+    """A principal acting inside one organisation."""
+
+    org_id: uuid.UUID
+
+
+def principal_for(org_id: uuid.UUID | None, **fields: Any) -> Principal:
+    """An `OrgPrincipal` when there is an organisation, else a plain `Principal`."""
+    if org_id is not None:
+        return OrgPrincipal(org_id=org_id, **fields)
+    return Principal(org_id=None, **fields)
+
+
 PLATFORM = Principal(
     kind="platform",
     id=uuid.UUID(int=0),
@@ -46,9 +67,9 @@ PLATFORM = Principal(
 )
 
 
-def platform_in(org_id: uuid.UUID) -> Principal:
+def platform_in(org_id: uuid.UUID) -> OrgPrincipal:
     """The CLI acting inside one organisation."""
-    return Principal(
+    return OrgPrincipal(
         kind="platform",
         id=uuid.UUID(int=0),
         org_id=org_id,

@@ -24,8 +24,8 @@ from assay.core.errors import (
     UnsupportedMediaType,
     ValidationFailed,
 )
-from assay.core.permissions import MODELS_READ, PREDICT
-from assay.core.principal import Principal
+from assay.core.permissions import Permission
+from assay.core.principal import OrgPrincipal
 from assay.http.json_limits import (
     JsonStructureLimits,
     is_json_media_type,
@@ -41,8 +41,8 @@ BINARY_HEADER = "inference-header-content-length"
 BINARY_STATE = "oip_binary_data"
 
 Scoring = Annotated[ScoringContext, Depends(scoring_of)]
-CanRead = Annotated[Principal, Depends(require(MODELS_READ))]
-CanPredict = Annotated[Principal, Depends(require(PREDICT))]
+CanRead = Annotated[OrgPrincipal, Depends(require(Permission.MODELS_READ))]
+CanPredict = Annotated[OrgPrincipal, Depends(require(Permission.PREDICT))]
 
 
 def _error_message(exc: AssayError) -> str:
@@ -213,7 +213,7 @@ async def version_metadata(
 
 async def _ready(
     scoring: ScoringContext,
-    principal: Principal,
+    principal: OrgPrincipal,
     name: str,
     version: str | None,
 ) -> oip.ModelReady:

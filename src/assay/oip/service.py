@@ -47,7 +47,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from assay.core.errors import BadRequest, NotFound, ValidationFailed
-from assay.core.principal import Principal
+from assay.core.principal import OrgPrincipal
 from assay.engine.results import PredictionResult
 from assay.engine.schema.definition import FieldSpec, SchemaDefinition
 from assay.engine.schema.input_schema import InputSchema
@@ -246,7 +246,7 @@ def model_metadata(
 
 
 async def read_metadata(
-    service: PredictService, db: AsyncSession, principal: Principal, name: str, ref: str | None
+    service: PredictService, db: AsyncSession, principal: OrgPrincipal, name: str, ref: str | None
 ) -> ModelMetadata:
     resolved = await service.resolve(principal, name, version_ref(ref))
     versions = await registry.versions_of(db, principal, resolved.model)
@@ -661,7 +661,7 @@ def encode_binary_response(
 
 async def infer(
     service: PredictService,
-    principal: Principal,
+    principal: OrgPrincipal,
     name: str,
     version: str | None,
     request: InferenceRequest,

@@ -11,10 +11,10 @@ from assay.audit.service import RequestMeta
 from assay.auth.context import IdentityContext
 from assay.auth.deps import PlatformAdmin, identity_of
 from assay.core.db import DbSession
+from assay.core.permissions import OWNER_ROLE
 from assay.http.rate_limit import RateLimitManagement
 from assay.orgs import invitations
 from assay.orgs import service as orgs
-from assay.orgs.roles import OWNER_ROLE
 from assay.orgs.schemas import (
     OrganisationAdminUpdate,
     OrganisationCreate,

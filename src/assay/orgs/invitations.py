@@ -25,11 +25,11 @@ from assay.auth.context import IdentityContext
 from assay.auth.lockout import count_failure, is_locked, register_success
 from assay.auth.service import InvalidCredentials, find_user_by_email, normalise_email
 from assay.core.errors import Conflict, NotFound, ValidationFailed
-from assay.core.principal import Principal
+from assay.core.permissions import BUILTIN_ROLES
+from assay.core.principal import OrgPrincipal, Principal
 from assay.core.tenancy import HasOrganisation, scoped
 from assay.orgs import service as orgs
 from assay.orgs.models import CustomRole, Membership, Organisation
-from assay.orgs.roles import BUILTIN_ROLES
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,9 +39,7 @@ class _InOrganisation:
     org_id: uuid.UUID
 
 
-def _invitations_of(principal: Principal) -> Select[EmailToken]:
-    if principal.org_id is None:
-        raise NotFound("No such invitation.")
+def _invitations_of(principal: OrgPrincipal) -> Select[EmailToken]:
     return scoped(principal, EmailToken).where(EmailToken.purpose == INVITE)
 
 
@@ -58,13 +56,12 @@ async def create_invitation(
     db: AsyncSession,
     identity: IdentityContext,
     meta: RequestMeta,
-    principal: Principal,
+    principal: OrgPrincipal,
     *,
     email: str,
     role: str,
 ) -> EmailToken:
     """Invite `email` with `role` (no more than the inviter holds); mails the link."""
-    assert principal.org_id is not None  # noqa: S101 - members:manage implies an org
     org = await orgs.get_organisation(db, principal.org_id)
     granted = await orgs.permissions_of_role(db, principal, role)
     if not granted <= principal.permissions:
@@ -123,7 +120,7 @@ async def invite(
     return issued.record
 
 
-async def list_invitations(db: AsyncSession, principal: Principal) -> list[EmailToken]:
+async def list_invitations(db: AsyncSession, principal: OrgPrincipal) -> list[EmailToken]:
     """Pending invitations of the caller's organisation, newest first."""
     now = datetime.now(UTC)
     statement = (
@@ -135,7 +132,7 @@ async def list_invitations(db: AsyncSession, principal: Principal) -> list[Email
 
 
 async def revoke_invitation(
-    db: AsyncSession, meta: RequestMeta, principal: Principal, invitation_id: uuid.UUID
+    db: AsyncSession, meta: RequestMeta, principal: OrgPrincipal, invitation_id: uuid.UUID
 ) -> None:
     now = datetime.now(UTC)
     invitation = (
@@ -251,7 +248,7 @@ async def accept_invitation(
         await _existing_user_consents(db, identity, meta, user, password)
         if user.email_verified_at is None:
             user.email_verified_at = now
-    actor = Principal(kind="user", id=user.id, org_id=org.id, permissions=frozenset())
+    actor = OrgPrincipal(kind="user", id=user.id, org_id=org.id, permissions=frozenset())
     if await _is_member(db, actor, user.email):
         raise Conflict("You are already a member of this organisation.")
     if not await email_tokens.claim(db, record, now):

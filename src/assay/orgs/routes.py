@@ -16,15 +16,8 @@ from assay.auth.deps import identity_of, require
 from assay.auth.schemas import SessionView
 from assay.core.db import DbSession
 from assay.core.errors import ValidationFailed
-from assay.core.permissions import (
-    KEYS_MANAGE,
-    MEMBERS_MANAGE,
-    MEMBERS_READ,
-    ORG_MANAGE,
-    ROLES_MANAGE,
-    SESSIONS_MANAGE,
-)
-from assay.core.principal import Principal
+from assay.core.permissions import Permission
+from assay.core.principal import OrgPrincipal
 from assay.http.rate_limit import RateLimitManagement
 from assay.orgs import service as orgs
 from assay.orgs.schemas import (
@@ -40,19 +33,18 @@ from assay.orgs.schemas import (
 router = APIRouter(prefix="/v1/org", tags=["organisation"])
 
 Identity = Annotated[IdentityContext, Depends(identity_of)]
-CanReadMembers = Annotated[Principal, Depends(require(MEMBERS_READ))]
-CanManageMembers = Annotated[Principal, Depends(require(MEMBERS_MANAGE))]
-CanManageRoles = Annotated[Principal, Depends(require(ROLES_MANAGE))]
-CanManageKeys = Annotated[Principal, Depends(require(KEYS_MANAGE))]
-CanManageSessions = Annotated[Principal, Depends(require(SESSIONS_MANAGE))]
-CanManageOrg = Annotated[Principal, Depends(require(ORG_MANAGE))]
+CanReadMembers = Annotated[OrgPrincipal, Depends(require(Permission.MEMBERS_READ))]
+CanManageMembers = Annotated[OrgPrincipal, Depends(require(Permission.MEMBERS_MANAGE))]
+CanManageRoles = Annotated[OrgPrincipal, Depends(require(Permission.ROLES_MANAGE))]
+CanManageKeys = Annotated[OrgPrincipal, Depends(require(Permission.KEYS_MANAGE))]
+CanManageSessions = Annotated[OrgPrincipal, Depends(require(Permission.SESSIONS_MANAGE))]
+CanManageOrg = Annotated[OrgPrincipal, Depends(require(Permission.ORG_MANAGE))]
 
 
 @router.get("", summary="My organisation")
 async def read_org(
     principal: CanReadMembers, _limit: RateLimitManagement, db: DbSession
 ) -> OrganisationView:
-    assert principal.org_id is not None  # noqa: S101 - members:read implies an org
     org = await orgs.get_organisation(db, principal.org_id)
     return OrganisationView.model_validate(org, from_attributes=True)
 
@@ -73,7 +65,6 @@ async def update_org(
     db: DbSession,
     identity: Identity,
 ) -> OrganisationView:
-    assert principal.org_id is not None  # noqa: S101 - org:manage implies an org
     changes = body.model_dump(exclude_unset=True)
     cleared = sorted(
         field

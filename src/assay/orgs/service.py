@@ -24,11 +24,10 @@ from assay.auth.models import AuthSession
 from assay.auth.service import end_sessions, normalise_email
 from assay.core.after_commit import after_commit
 from assay.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from assay.core.permissions import ALL_PERMISSIONS
-from assay.core.principal import FULL_SCOPE, MFA_ENROLMENT_SCOPE, Principal
+from assay.core.permissions import ALL_PERMISSIONS, BUILTIN_ROLES, OWNER_ROLE
+from assay.core.principal import FULL_SCOPE, MFA_ENROLMENT_SCOPE, OrgPrincipal, Principal
 from assay.core.tenancy import OrganisationScope, scoped
 from assay.orgs.models import CustomRole, Membership, Organisation
-from assay.orgs.roles import BUILTIN_ROLES, OWNER_ROLE
 
 _SLUG = re.compile(r"[^a-z0-9]+")
 MAX_PASSWORD_LENGTH_SETTING = 128
@@ -345,7 +344,9 @@ async def _restrict_to_enrolment(
 # --- members --------------------------------------------------------------------------
 
 
-async def permissions_of_role(db: AsyncSession, principal: Principal, role: str) -> frozenset[str]:
+async def permissions_of_role(
+    db: AsyncSession, principal: OrgPrincipal, role: str
+) -> frozenset[str]:
     builtin = BUILTIN_ROLES.get(role)
     if builtin is not None:
         return builtin
@@ -360,7 +361,7 @@ async def permissions_of_role(db: AsyncSession, principal: Principal, role: str)
     return frozenset(custom.permissions)
 
 
-async def list_members(db: AsyncSession, principal: Principal) -> list[tuple[Membership, User]]:
+async def list_members(db: AsyncSession, principal: OrgPrincipal) -> list[tuple[Membership, User]]:
     statement = (
         scoped(principal, Membership)
         .add_columns(User)
@@ -371,7 +372,7 @@ async def list_members(db: AsyncSession, principal: Principal) -> list[tuple[Mem
     return [(row[0], row[1]) for row in rows.all()]
 
 
-async def _membership(db: AsyncSession, principal: Principal, user_id: uuid.UUID) -> Membership:
+async def _membership(db: AsyncSession, principal: OrgPrincipal, user_id: uuid.UUID) -> Membership:
     membership = (
         await db.execute(scoped(principal, Membership).where(Membership.user_id == user_id))
     ).scalar_one_or_none()
@@ -380,14 +381,14 @@ async def _membership(db: AsyncSession, principal: Principal, user_id: uuid.UUID
     return membership
 
 
-async def _owner_count(db: AsyncSession, principal: Principal) -> int:
+async def _owner_count(db: AsyncSession, principal: OrgPrincipal) -> int:
     statement = scoped(principal, Membership).where(Membership.role == OWNER_ROLE)
     count = await db.execute(select(func.count()).select_from(statement.subquery()))
     return int(count.scalar_one())
 
 
 async def _require_authority_over(
-    db: AsyncSession, principal: Principal, membership: Membership, what: str
+    db: AsyncSession, principal: OrgPrincipal, membership: Membership, what: str
 ) -> None:
     """Only someone holding every permission of a member's role may act on that member.
 
@@ -410,7 +411,7 @@ async def _require_authority_over(
 
 
 async def _member_sessions(
-    db: AsyncSession, principal: Principal, user_id: uuid.UUID
+    db: AsyncSession, principal: OrgPrincipal, user_id: uuid.UUID
 ) -> list[AuthSession]:
     statement = scoped(principal, AuthSession).where(
         AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None)
@@ -422,7 +423,7 @@ async def change_member_role(
     db: AsyncSession,
     identity: IdentityContext,
     meta: RequestMeta,
-    principal: Principal,
+    principal: OrgPrincipal,
     user_id: uuid.UUID,
     role: str,
 ) -> Membership:
@@ -477,10 +478,9 @@ async def change_member_role(
 
 
 async def _lacks_mfa_required_of(
-    db: AsyncSession, principal: Principal, user_id: uuid.UUID, role: str
+    db: AsyncSession, principal: OrgPrincipal, user_id: uuid.UUID, role: str
 ) -> bool:
     """Whether the organisation requires MFA of `role` and the member has none."""
-    assert principal.org_id is not None  # noqa: S101 - members:manage implies an organisation
     org = await db.get_one(Organisation, principal.org_id)
     if not _mfa_applies(org.mfa_required, org.mfa_required_roles or [], role):
         return False
@@ -492,7 +492,7 @@ async def remove_member(
     db: AsyncSession,
     identity: IdentityContext,
     meta: RequestMeta,
-    principal: Principal,
+    principal: OrgPrincipal,
     user_id: uuid.UUID,
 ) -> None:
     membership = await _membership(db, principal, user_id)
@@ -522,7 +522,7 @@ async def remove_member(
 async def unlock_member(
     db: AsyncSession,
     meta: RequestMeta,
-    principal: Principal,
+    principal: OrgPrincipal,
     user_id: uuid.UUID,
 ) -> dict[str, Any]:
     """Clear a member's failure counters and locks (a hard lock too); returns what was locked.
@@ -568,7 +568,9 @@ async def add_member(
 # --- custom roles ---------------------------------------------------------------------
 
 
-async def list_roles(db: AsyncSession, principal: Principal) -> list[tuple[str, list[str], bool]]:
+async def list_roles(
+    db: AsyncSession, principal: OrgPrincipal
+) -> list[tuple[str, list[str], bool]]:
     roles = [(name, sorted(perms), True) for name, perms in BUILTIN_ROLES.items()]
     custom = (await db.execute(scoped(principal, CustomRole).order_by(CustomRole.name))).scalars()
     roles.extend((role.name, sorted(role.permissions), False) for role in custom)
@@ -578,13 +580,12 @@ async def list_roles(db: AsyncSession, principal: Principal) -> list[tuple[str, 
 async def create_role(
     db: AsyncSession,
     meta: RequestMeta,
-    principal: Principal,
+    principal: OrgPrincipal,
     *,
     name: str,
     description: str,
     permissions: list[str],
 ) -> CustomRole:
-    assert principal.org_id is not None  # noqa: S101
     unknown = sorted(set(permissions) - ALL_PERMISSIONS)
     if unknown:
         raise ValidationFailed(

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from assay.core.crypto import Keyring
 from assay.core.errors import ValidationFailed
-from assay.core.principal import Principal
+from assay.core.principal import OrgPrincipal
 from assay.core.single_flight import SingleFlight
 from assay.engine.results import PredictionResult, RowError
 from assay.engine.scorer import Scorer
@@ -80,7 +80,7 @@ class PredictService:
         for key in [k for k in self._resolutions if k[0] == org_id and k[1] == model_name]:
             del self._resolutions[key]
 
-    async def resolve(self, principal: Principal, name: str, ref: VersionRef) -> Resolved:
+    async def resolve(self, principal: OrgPrincipal, name: str, ref: VersionRef) -> Resolved:
         key = (principal.org_id, name, ref.alias, ref.version)
         hit = self._resolutions.get(key)
         if hit is not None and hit[0] > time.monotonic():
@@ -90,7 +90,7 @@ class PredictService:
         return await self._resolving.run(key, lambda: self._lookup(key, principal, name, ref))
 
     async def _lookup(
-        self, key: tuple[Any, ...], principal: Principal, name: str, ref: VersionRef
+        self, key: tuple[Any, ...], principal: OrgPrincipal, name: str, ref: VersionRef
     ) -> Resolved:
         async with self.sessionmaker() as db:
             model = await get_model(db, principal, name)
@@ -105,7 +105,7 @@ class PredictService:
             self._resolutions[key] = (time.monotonic() + ttl, resolved)
         return resolved
 
-    async def load(self, principal: Principal, name: str, ref: VersionRef) -> Served:
+    async def load(self, principal: OrgPrincipal, name: str, ref: VersionRef) -> Served:
         """Resolve `ref` inside the principal's organisation and load that version."""
         resolved = await self.resolve(principal, name, ref)
         loaded = await self.cache.get(resolved.version, resolved.model.name)
@@ -113,7 +113,7 @@ class PredictService:
 
     async def predict(
         self,
-        principal: Principal,
+        principal: OrgPrincipal,
         name: str,
         ref: VersionRef,
         records: Sequence[object],
@@ -131,7 +131,7 @@ class PredictService:
 
     async def predict_with(
         self,
-        principal: Principal,
+        principal: OrgPrincipal,
         served: Served,
         records: Sequence[object],
         *,
@@ -176,7 +176,7 @@ class PredictService:
 
     async def _score_and_record(
         self,
-        principal: Principal,
+        principal: OrgPrincipal,
         served: Served,
         records: Sequence[object],
         *,
@@ -214,7 +214,7 @@ class PredictService:
 
     def _record_rows(
         self,
-        principal: Principal,
+        principal: OrgPrincipal,
         served: Served,
         records: Sequence[object],
         results: Sequence[PredictionResult | RowError],

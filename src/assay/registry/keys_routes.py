@@ -11,8 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from assay.audit.service import RequestMeta
 from assay.auth.deps import require
 from assay.core.db import DbSession
-from assay.core.permissions import KEYS_MANAGE
-from assay.core.principal import Principal
+from assay.core.permissions import Permission
+from assay.core.principal import OrgPrincipal
 from assay.core.tenancy import scoped
 from assay.http.rate_limit import RateLimitManagement
 from assay.predictions.context import ScoringContext, scoring_of
@@ -20,7 +20,7 @@ from assay.registry import service
 from assay.registry.models import PublisherKey
 
 router = APIRouter(prefix="/v1/org/publisher-keys", tags=["models"])
-CanManageKeys = Annotated[Principal, Depends(require(KEYS_MANAGE))]
+CanManageKeys = Annotated[OrgPrincipal, Depends(require(Permission.KEYS_MANAGE))]
 Scoring = Annotated[ScoringContext, Depends(scoring_of)]
 
 
@@ -57,7 +57,6 @@ async def trust_key(
     _limit: RateLimitManagement,
     db: DbSession,
 ) -> PublisherKeyView:
-    assert principal.org_id is not None  # noqa: S101 - keys:manage implies an organisation
     key = await service.trust_key(
         db,
         RequestMeta.of(request),
@@ -82,7 +81,6 @@ async def revoke_key(
     db: DbSession,
     scoring: Scoring,
 ) -> None:
-    assert principal.org_id is not None  # noqa: S101
     changed = await service.revoke_key(
         db, RequestMeta.of(request), principal, principal.org_id, fingerprint
     )

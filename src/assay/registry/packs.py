@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from assay.audit.service import RequestMeta
 from assay.core.errors import InvalidModelDefinition, NotFound
-from assay.core.principal import Principal
+from assay.core.principal import OrgPrincipal
 from assay.engine.definition_errors import DefinitionProblems, join_path
 from assay.engine.pack import Pack, PackModel, load_pack
 from assay.registry import repository as registry
@@ -97,7 +97,7 @@ async def import_pack(
     cache: ModelCache,
     settings: Settings,
     meta: RequestMeta,
-    principal: Principal,
+    principal: OrgPrincipal,
     directory: Path,
 ) -> list[ImportedModel]:
     """Register every model of the pack (components first) and move its aliases; in the

@@ -22,7 +22,7 @@ from assay.core.errors import (
     UntrustedArtifact,
     ValidationFailed,
 )
-from assay.core.principal import Principal
+from assay.core.principal import OrgPrincipal
 from assay.core.schemas import UNSTORABLE_MESSAGES, find_unstorable_text
 from assay.core.tenancy import scope_statement, scoped
 from assay.engine.formats import ArtifactFormat, check_artifact_format
@@ -80,7 +80,7 @@ def content_digest(definition: dict[str, Any], artifact_digest: str | None) -> s
     return hashlib.sha256(f"{canonical}\n{artifact_digest or ''}".encode()).hexdigest()
 
 
-async def get_model(db: AsyncSession, principal: Principal, name: str) -> RegisteredModel:
+async def get_model(db: AsyncSession, principal: OrgPrincipal, name: str) -> RegisteredModel:
     model = (
         await db.execute(
             scoped(principal, RegisteredModel).where(
@@ -93,7 +93,7 @@ async def get_model(db: AsyncSession, principal: Principal, name: str) -> Regist
     return model
 
 
-async def list_models(db: AsyncSession, principal: Principal) -> list[RegisteredModel]:
+async def list_models(db: AsyncSession, principal: OrgPrincipal) -> list[RegisteredModel]:
     rows = await db.execute(
         scoped(principal, RegisteredModel)
         .where(RegisteredModel.deleted_at.is_(None))
@@ -105,13 +105,12 @@ async def list_models(db: AsyncSession, principal: Principal) -> list[Registered
 async def create_model(
     db: AsyncSession,
     meta: RequestMeta,
-    principal: Principal,
+    principal: OrgPrincipal,
     *,
     name: str,
     kind: str,
     description: str,
 ) -> RegisteredModel:
-    assert principal.org_id is not None  # noqa: S101 - models:write implies an organisation
     _check_name(name)
     existing = await db.execute(
         scoped(principal, RegisteredModel).where(RegisteredModel.name == name)
@@ -140,7 +139,7 @@ async def create_model(
 
 
 async def versions_of(
-    db: AsyncSession, principal: Principal, model: RegisteredModel
+    db: AsyncSession, principal: OrgPrincipal, model: RegisteredModel
 ) -> list[ModelVersion]:
     rows = await db.execute(
         scoped(principal, ModelVersion)
@@ -151,7 +150,7 @@ async def versions_of(
 
 
 async def aliases_of(
-    db: AsyncSession, principal: Principal, model: RegisteredModel
+    db: AsyncSession, principal: OrgPrincipal, model: RegisteredModel
 ) -> dict[str, int]:
     rows = await db.execute(
         scoped(principal, ModelAlias)
@@ -164,7 +163,7 @@ async def aliases_of(
 
 
 async def resolve_version(
-    db: AsyncSession, principal: Principal, model: RegisteredModel, ref: VersionRef
+    db: AsyncSession, principal: OrgPrincipal, model: RegisteredModel, ref: VersionRef
 ) -> ModelVersion:
     statement = scoped(principal, ModelVersion).where(ModelVersion.model_id == model.id)
     if ref.version is not None:
@@ -182,7 +181,7 @@ async def resolve_version(
 
 
 async def _pin_components(
-    db: AsyncSession, principal: Principal, spec_document: dict[str, Any]
+    db: AsyncSession, principal: OrgPrincipal, spec_document: dict[str, Any]
 ) -> dict[str, int]:
     """Ensembles name their components; the version pins exactly which ones."""
     pins: dict[str, int] = {}
@@ -229,7 +228,7 @@ def _signature_text(signature: str | bytes | None) -> str | None:
 
 async def prepare_version(
     db: AsyncSession,
-    principal: Principal,
+    principal: OrgPrincipal,
     model: RegisteredModel,
     *,
     manifest: dict[str, Any],
@@ -320,7 +319,7 @@ async def prepare_version(
 
 
 async def find_identical(
-    db: AsyncSession, principal: Principal, model: RegisteredModel, prepared: PreparedVersion
+    db: AsyncSession, principal: OrgPrincipal, model: RegisteredModel, prepared: PreparedVersion
 ) -> ModelVersion | None:
     """The model's newest version with exactly this content, if there is one."""
     rows = await db.execute(
@@ -339,12 +338,11 @@ async def create_version(
     db: AsyncSession,
     store: ArtifactStore,
     meta: RequestMeta,
-    principal: Principal,
+    principal: OrgPrincipal,
     model: RegisteredModel,
     prepared: PreparedVersion,
 ) -> ModelVersion:
     """Store the artifact content-addressed, pin its digest, and add the version row."""
-    assert principal.org_id is not None  # noqa: S101 - models:write implies an organisation
     if prepared.artifact is not None:
         stored = await anyio.to_thread.run_sync(store.put, prepared.artifact)
         if stored != prepared.artifact_digest:
@@ -393,12 +391,11 @@ async def create_version(
 async def set_alias(
     db: AsyncSession,
     meta: RequestMeta,
-    principal: Principal,
+    principal: OrgPrincipal,
     model: RegisteredModel,
     alias: str,
     version_number: int,
 ) -> ModelAlias:
-    assert principal.org_id is not None  # noqa: S101
     check_alias(alias)
     target = await resolve_version(db, principal, model, VersionRef(version=version_number))
     current = (
@@ -442,7 +439,7 @@ async def set_alias(
 
 
 async def delete_model(
-    db: AsyncSession, meta: RequestMeta, principal: Principal, model: RegisteredModel
+    db: AsyncSession, meta: RequestMeta, principal: OrgPrincipal, model: RegisteredModel
 ) -> None:
     model.deleted_at = datetime.now(UTC)
     record_event(

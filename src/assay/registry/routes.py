@@ -16,8 +16,8 @@ from assay.audit.service import RequestMeta
 from assay.auth.deps import require
 from assay.core.db import DbSession
 from assay.core.errors import ValidationFailed
-from assay.core.permissions import MODELS_READ, MODELS_WRITE, PREDICT, PREDICTIONS_READ, SYSTEM_READ
-from assay.core.principal import Principal
+from assay.core.permissions import Permission
+from assay.core.principal import OrgPrincipal
 from assay.core.schemas import AwareIsoDatetime
 from assay.core.tenancy import scoped
 from assay.engine.results import PredictionResult
@@ -54,11 +54,11 @@ records_router = APIRouter(prefix="/v1/predictions", tags=["predictions"])
 system_router = APIRouter(prefix="/v1/system", tags=["system"])
 
 Scoring = Annotated[ScoringContext, Depends(scoring_of)]
-CanRead = Annotated[Principal, Depends(require(MODELS_READ))]
-CanWrite = Annotated[Principal, Depends(require(MODELS_WRITE))]
-CanPredict = Annotated[Principal, Depends(require(PREDICT))]
-CanReadPredictions = Annotated[Principal, Depends(require(PREDICTIONS_READ))]
-CanReadSystem = Annotated[Principal, Depends(require(SYSTEM_READ))]
+CanRead = Annotated[OrgPrincipal, Depends(require(Permission.MODELS_READ))]
+CanWrite = Annotated[OrgPrincipal, Depends(require(Permission.MODELS_WRITE))]
+CanPredict = Annotated[OrgPrincipal, Depends(require(Permission.PREDICT))]
+CanReadPredictions = Annotated[OrgPrincipal, Depends(require(Permission.PREDICTIONS_READ))]
+CanReadSystem = Annotated[OrgPrincipal, Depends(require(Permission.SYSTEM_READ))]
 # A manifest is a small document; the artifact has the upload limit.
 MAX_MANIFEST_CHARS = 1_000_000
 
@@ -70,7 +70,7 @@ def _version_view(version: ModelVersion) -> VersionView:
 
 
 async def _model_view(
-    db: DbSession, principal: Principal, model: RegisteredModel, *, detail: bool
+    db: DbSession, principal: OrgPrincipal, model: RegisteredModel, *, detail: bool
 ) -> ModelView:
     aliases = await registry.aliases_of(db, principal, model)
     view = ModelView(
@@ -140,7 +140,6 @@ async def delete_model(
 ) -> None:
     model = await registry.get_model(db, principal, name)
     await service.delete_model(db, scoring.cache, RequestMeta.of(request), principal, model)
-    assert principal.org_id is not None  # noqa: S101
     scoring.predict.forget(principal.org_id, name)
 
 
@@ -254,7 +253,6 @@ async def set_alias(
         alias,
         body.version,
     )
-    assert principal.org_id is not None  # noqa: S101
     scoring.predict.forget(principal.org_id, name)
     return AliasView(model=name, alias=alias, version=body.version)
 

@@ -29,7 +29,7 @@ from assay.core.errors import (
     UntrustedArtifact,
     ValidationFailed,
 )
-from assay.core.principal import Principal
+from assay.core.principal import OrgPrincipal, Principal
 from assay.core.tenancy import OrganisationScope, scoped
 from assay.engine.integrity import TrustedPublisherKey
 from assay.registry import repository as registry
@@ -68,7 +68,7 @@ async def register_version(
     cache: ModelCache,
     settings: Settings,
     meta: RequestMeta,
-    principal: Principal,
+    principal: OrgPrincipal,
     model: RegisteredModel,
     *,
     manifest: dict[str, Any],
@@ -79,7 +79,6 @@ async def register_version(
     """Check, store, add and load one version; any failure leaves nothing registered
     (the caller's transaction rolls back). With `reuse_identical`, a healthy version
     with exactly this content is returned instead of a new one."""
-    assert principal.org_id is not None  # noqa: S101 - models:write implies an organisation
     trusted = await trusted_publisher_keys(db, principal.org_id)
     prepared = await registry.prepare_version(
         db,
@@ -127,7 +126,7 @@ async def move_alias(
     cache: ModelCache,
     settings: Settings,
     meta: RequestMeta,
-    principal: Principal,
+    principal: OrgPrincipal,
     model: RegisteredModel,
     alias: str,
     number: int,
@@ -177,7 +176,7 @@ async def verify_version(
     cache: ModelCache,
     settings: Settings,
     meta: RequestMeta,
-    principal: Principal,
+    principal: OrgPrincipal,
     version: ModelVersion,
     model_name: str,
 ) -> list[Changed]:
@@ -217,7 +216,7 @@ async def delete_model(
     db: AsyncSession,
     cache: ModelCache,
     meta: RequestMeta,
-    principal: Principal,
+    principal: OrgPrincipal,
     model: RegisteredModel,
 ) -> None:
     """Soft delete (audited); its loaded versions leave this process's memory at once."""

@@ -11,14 +11,14 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from assay.auth.deps import require
 from assay.core.errors import DependencyUnavailable
 from assay.core.metrics import exposition_registry
-from assay.core.permissions import SYSTEM_READ
-from assay.core.principal import Principal
+from assay.core.permissions import Permission
+from assay.core.principal import OrgPrincipal
 from assay.system.schemas import Health, Readiness
 from assay.system.service import check_readiness
 
 router = APIRouter(tags=["system"])
 metrics_router = APIRouter(tags=["system"])
-CanReadSystem = Annotated[Principal, Depends(require(SYSTEM_READ))]
+CanReadSystem = Annotated[OrgPrincipal, Depends(require(Permission.SYSTEM_READ))]
 
 
 @router.get("/livez", summary="The process answers")

@@ -37,10 +37,10 @@ from assay.auth.tokens import new_opaque_token
 from assay.core.crypto import token_digest
 from assay.core.errors import DependencyUnavailable, NotFound, Unauthorized
 from assay.core.logging import get_logger
+from assay.core.permissions import BUILTIN_ROLES
 from assay.core.principal import PLATFORM
 from assay.orgs import service as orgs
 from assay.orgs.models import Organisation
-from assay.orgs.roles import BUILTIN_ROLES
 from assay.settings import OidcProvider, Settings
 
 log = get_logger("assay.sso")
