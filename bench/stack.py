@@ -97,6 +97,7 @@ def bootstrap(env: dict[str, str]) -> str:
 async def _bootstrap() -> str:
     import secrets
 
+    from assay.accounts import service as accounts
     from assay.api_keys.service import create_api_key
     from assay.app import create_app
     from assay.audit.service import CLI
@@ -147,7 +148,7 @@ async def _bootstrap() -> str:
                 registered.version.version,
             )
         # Keys are made by a user, within that user's permissions: an owner of the org.
-        owner = await orgs.create_user(
+        owner = await accounts.create_user(
             db,
             app.state.identity,
             email="bench-owner@bench.invalid",

@@ -36,6 +36,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
 from assay import __version__
+from assay.accounts import service as accounts
 from assay.app import create_app
 from assay.audit.service import CLI
 from assay.core.errors import PROBLEM_CONTENT_TYPE
@@ -612,7 +613,7 @@ async def _make_owner(settings: Settings) -> tuple[str, str]:
     app = create_app(settings)
     email, password = f"owner-{uuid.uuid4().hex[:8]}@example.org", strong_password()
     async with app.router.lifespan_context(app), app.state.database.sessionmaker() as db:
-        user = await orgs.create_user(db, app.state.identity, email=email, password=password)
+        user = await accounts.create_user(db, app.state.identity, email=email, password=password)
         org = await orgs.create_organisation(db, CLI, PLATFORM, name="Drained", slug=None)
         await orgs.add_member(db, CLI, PLATFORM, org.id, user, "owner")
         await db.commit()

@@ -12,12 +12,12 @@ from typing import Any
 from fastapi import FastAPI
 
 from assay import __version__
-from assay.accounts.routes import EMAIL_ROUTERS
-from assay.auth.context import IdentityContext
-from assay.auth.deps import authenticate
+from assay.accounts.routes import email_router as account_email_router
+from assay.accounts.routes import me_router
+from assay.api_keys.routes import router as api_keys_router
+from assay.auth.deps import IdentityContext, authenticate
 from assay.auth.public_routes import is_public
-from assay.auth.routes import auth_router, me_router
-from assay.auth.sso.routes import router as sso_router
+from assay.auth.routes import auth_router
 from assay.core.cache import create_cache
 from assay.core.config_check import production_problems
 from assay.core.db import Database
@@ -50,6 +50,8 @@ from assay.http.request_context import RequestContextMiddleware
 from assay.http.stack import install_http_protection
 from assay.oip.routes import router as oip_router
 from assay.orgs.admin_routes import router as admin_router
+from assay.orgs.invitation_routes import invitations_router, joining_router
+from assay.orgs.quotas import DatabaseQuotaOverrides
 from assay.orgs.routes import router as org_router
 from assay.predictions.context import ScoringContext
 from assay.predictions.fast_path import install_predict_fast_path
@@ -58,6 +60,8 @@ from assay.registry.routes import records_router as predictions_router
 from assay.registry.routes import router as models_router
 from assay.registry.routes import system_router as system_info_router
 from assay.settings import Settings, load_settings
+from assay.sso.oidc import OidcClient
+from assay.sso.routes import router as sso_router
 from assay.system.routes import metrics_router
 from assay.system.routes import router as system_router
 
@@ -189,12 +193,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.cache = create_cache(settings)
     app.state.tracing = None
     app.state.identity = IdentityContext.build(settings, app.state.database, app.state.cache)
+    # Per-organisation scoring quotas, read by the rate limiter on every scoring request.
+    app.state.quotas = DatabaseQuotaOverrides(settings, app.state.database.sessionmaker)
+    app.state.oidc = OidcClient(settings)
     app.state.scoring = ScoringContext.build(
         settings, app.state.database, app.state.identity.keyring
     )
     install_error_handlers(app)
     # Before any router: it adds the default rate limit to every route included after it.
-    install_http_protection(app, settings, quotas=app.state.identity.quotas)
+    install_http_protection(app, settings, quotas=app.state.quotas)
     # FastAPI tries the included routers in this order on every request, so the scoring
     # routers (the hot path) come first; the paths do not overlap, so order is free.
     for router in (
@@ -204,9 +211,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         metrics_router,
         auth_router,
         me_router,
+        account_email_router,
         org_router,
+        api_keys_router,
+        invitations_router,
+        joining_router,
         admin_router,
-        *EMAIL_ROUTERS,
         sso_router,
         predictions_router,
         system_info_router,

@@ -29,6 +29,7 @@ from assay.core.migrations import prepare_database
 from assay.core.secrets_store import with_generated_secrets
 from assay.demo import DEFAULT_PACK as DEMO_PACK
 from assay.demo import create_demo, demo, ensure_trained, print_demo
+from assay.orgs.cli import create_admin, org_app
 from assay.registry.cli import keys_app, models_app
 from assay.server import ServerStartError, run_factory
 from assay.settings import Environment, Settings, load_settings
@@ -42,6 +43,9 @@ migrate_app = typer.Typer(no_args_is_help=True, help="Apply or inspect database 
 config_app = typer.Typer(no_args_is_help=True, help="Inspect and check the configuration.")
 app.add_typer(migrate_app, name="migrate")
 app.add_typer(config_app, name="config")
+# `assay admin`: user commands from accounts, administrators and organisations from orgs.
+admin_app.command("create")(create_admin)
+admin_app.add_typer(org_app, name="org")
 app.add_typer(admin_app, name="admin")
 app.add_typer(models_app, name="models")
 app.add_typer(keys_app, name="keys")

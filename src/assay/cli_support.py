@@ -20,7 +20,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from assay.auth.context import IdentityContext
+from assay.auth.deps import IdentityContext
 from assay.core.cache import create_cache
 from assay.core.config_view import mask_database_url, mask_url
 from assay.core.db import Database

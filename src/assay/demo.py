@@ -18,10 +18,11 @@ from typing import Annotated
 import typer
 from sqlalchemy import select
 
+from assay.accounts import service as accounts
 from assay.api_keys import service as api_keys
 from assay.audit.service import CLI
-from assay.auth.context import IdentityContext
-from assay.auth.service import find_user_by_email
+from assay.auth.credentials.users import find_user_by_email
+from assay.auth.deps import IdentityContext
 from assay.cli_support import DependencyUnreachableError
 from assay.core.cache import create_cache
 from assay.core.db import Database
@@ -121,7 +122,7 @@ async def create_demo(settings: Settings, pack: Path) -> DemoCredentials:
             user = await find_user_by_email(db, DEMO_EMAIL)
             if user is None:
                 password = _password()
-                user = await orgs.create_user(
+                user = await accounts.create_user(
                     db,
                     identity,
                     email=DEMO_EMAIL,

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from assay.auth.context import IdentityContext
+from assay.auth.deps import IdentityContext
 from assay.cli import app as cli
 from assay.core.mail import OutboxTransport
 from assay.settings import Settings

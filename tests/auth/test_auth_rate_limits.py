@@ -16,8 +16,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from assay.accounts import email_tokens
-from assay.accounts.email_tokens import INVITE, RESET, VERIFY
+from assay.email_links import service as email_tokens
+from assay.email_links.service import INVITE, RESET, VERIFY
 from tests.support.identity import Member, RunningApp, known_secret, new_member
 
 pytestmark = pytest.mark.usefixtures("steady_rate_window")

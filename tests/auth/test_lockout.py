@@ -138,9 +138,9 @@ async def test_a_password_reset_that_lifts_a_lock_is_recorded_and_counted(
 ) -> None:
     from prometheus_client import REGISTRY
 
-    from assay.accounts.email_tokens import RESET, issue
-    from assay.accounts.service import reset_password
+    from assay.accounts.email_flows import reset_password
     from assay.audit.service import CLI
+    from assay.email_links.service import RESET, issue
     from tests.support.identity import strong_password
 
     async with app.state.database.sessionmaker() as db:

@@ -15,7 +15,7 @@ from fastapi import FastAPI
 
 from assay.accounts.models import User
 from assay.audit.service import CLI
-from assay.auth.lockout import Factor, count_failure
+from assay.auth.credentials.lockout import Factor, count_failure
 from assay.settings import Settings
 from tests.support.identity import Member, bearer, enrol_totp, events, login
 

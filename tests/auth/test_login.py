@@ -11,7 +11,7 @@ import pytest
 from fastapi import FastAPI
 
 from assay.accounts.models import User
-from assay.auth.context import IdentityContext
+from assay.auth.deps import IdentityContext
 from assay.core.crypto import derive_key
 from assay.core.permissions import BUILTIN_ROLES
 from assay.settings import Settings
@@ -52,7 +52,7 @@ async def test_long_password_differing_in_last_character_fails(
     member = await make_member()
     long_password = "orchid-lantern-" * 4 + "saffron-glacier"  # 75 characters
     from assay.accounts.models import User
-    from assay.auth.service import set_password
+    from assay.auth.credentials.users import set_password
 
     async with app.state.database.sessionmaker() as db:  # type: ignore[attr-defined]
         user = await db.get_one(User, member.user_id)

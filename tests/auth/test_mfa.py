@@ -8,7 +8,7 @@ import pytest
 from fastapi import FastAPI
 
 from assay.accounts.models import User
-from assay.auth.context import IdentityContext
+from assay.auth.deps import IdentityContext
 from tests.support.identity import (
     MakeMember,
     Member,
@@ -258,7 +258,7 @@ async def test_a_password_change_voids_pending_challenges(
 ) -> None:
     secret, _, _ = await _enrolled(client, owner)
     challenge = (await login(client, owner))["challenge"]
-    from assay.auth.service import set_password
+    from assay.auth.credentials.users import set_password
 
     async with app.state.database.sessionmaker() as db:
         user = await db.get_one(User, owner.user_id)
@@ -277,6 +277,7 @@ async def test_a_challenge_never_signs_in_to_another_organisation(
 ) -> None:
     from assay.audit.service import CLI
     from assay.core.principal import PLATFORM, platform_in
+    from assay.orgs import members
     from assay.orgs import service as orgs
 
     first = await make_member(role="owner")
@@ -297,7 +298,9 @@ async def test_a_challenge_never_signs_in_to_another_organisation(
         elif fate == "deleted":
             await orgs.delete_organisation(db, identity, CLI, PLATFORM, second.org_id)
         else:
-            await orgs.remove_member(db, identity, CLI, platform_in(second.org_id), first.user_id)
+            await members.remove_member(
+                db, identity, CLI, platform_in(second.org_id), first.user_id
+            )
         await db.commit()
     refused = await client.post(
         "/v1/auth/mfa",

@@ -24,11 +24,11 @@ from typer.testing import CliRunner
 
 from assay.app import create_app
 from assay.audit.service import CLI
-from assay.auth import service
+from assay.auth import sessions as service
 from assay.auth.authenticator import api_key_cache_key, session_cache_key
 from assay.auth.models import AuthSession
 from assay.cli import app as cli_app
-from assay.orgs import service as orgs
+from assay.orgs import members
 from assay.settings import Settings
 from tests.support.identity import (
     Member,
@@ -322,7 +322,7 @@ async def test_an_operator_removing_a_member_refuses_their_token_at_once(
             from assay.core.principal import platform_in
 
             assert owner.org_id is not None
-            await orgs.remove_member(
+            await members.remove_member(
                 db, app.state.identity, CLI, platform_in(owner.org_id), viewer.user_id
             )
             await db.commit()

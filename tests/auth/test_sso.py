@@ -25,13 +25,13 @@ from sqlalchemy import select
 from assay.accounts.models import User
 from assay.audit.models import SecurityEvent
 from assay.audit.service import CLI
-from assay.auth.models import UserIdentity
-from assay.auth.sso.oidc import OidcError, check_destination
 from assay.core.config_view import masked_settings
 from assay.core.principal import PLATFORM
 from assay.orgs import service as orgs
 from assay.orgs.models import Membership
 from assay.settings import Settings
+from assay.sso.models import UserIdentity
+from assay.sso.oidc import OidcError, check_destination
 from tests.support.identity import MakeMember, bearer, enrol_totp, login
 
 from ..conftest import KNOWN_SECRETS, new_secret

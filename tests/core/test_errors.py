@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from pydantic import BaseModel, Field
 from sqlalchemy import text
 
+from assay.accounts import service as accounts
 from assay.app import create_app
 from assay.audit.service import CLI
 from assay.core.db import DbSession
@@ -244,12 +245,12 @@ async def _credentials(app: FastAPI, http: httpx.AsyncClient) -> dict[str, dict[
     identity = app.state.identity
     passwords = {"owner": strong_password(), "admin": strong_password()}
     async with app.state.database.sessionmaker() as db:
-        owner = await orgs.create_user(
+        owner = await accounts.create_user(
             db, identity, email="owner@example.org", password=passwords["owner"]
         )
         org = await orgs.create_organisation(db, CLI, PLATFORM, name="Hostile", slug=None)
         await orgs.add_member(db, CLI, PLATFORM, org.id, owner, "owner")
-        await orgs.create_user(
+        await accounts.create_user(
             db,
             identity,
             email="admin@example.org",

@@ -123,7 +123,7 @@ async def test_the_environment_override_still_applies_and_the_database_wins(
             org = await db.get_one(Organisation, member.org_id)
             org.scoring_quota = "3/minute"
             await db.commit()
-        app.state.identity.quotas.invalidate()
+        app.state.quotas.invalidate()
         assert [await _score(client, member.org_id) for _ in range(4)] == [200, 200, 200, 429]
 
 
@@ -253,5 +253,5 @@ async def test_an_operator_sets_the_quota_from_the_cli(app: FastAPI) -> None:
 
 
 async def test_the_app_hands_its_quota_source_to_the_limiter(app: FastAPI) -> None:
-    assert app.state.rate_limiter.quotas is app.state.identity.quotas
+    assert app.state.rate_limiter.quotas is app.state.quotas
     _ = create_app

@@ -20,6 +20,7 @@ from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from pydantic import BaseModel, Field
 from redis.asyncio import Redis
 
+from assay.accounts import service as accounts
 from assay.app import create_app
 from assay.audit.service import CLI
 from assay.core.principal import PLATFORM
@@ -172,7 +173,7 @@ async def add_user(app: FastAPI, *, role: str = "owner") -> tuple[str, str]:
     password = strong_password()
     identity = app.state.identity
     async with app.state.database.sessionmaker() as db:
-        user = await orgs.create_user(db, identity, email=email, password=password)
+        user = await accounts.create_user(db, identity, email=email, password=password)
         org = await orgs.create_organisation(
             db, CLI, PLATFORM, name=f"Org {uuid.uuid4().hex[:8]}", slug=None
         )

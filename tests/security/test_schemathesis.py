@@ -25,6 +25,7 @@ from fastapi import FastAPI
 from hypothesis import HealthCheck, settings
 from schemathesis import checks
 
+from assay.accounts import service as accounts
 from assay.app import create_app
 from assay.audit.service import CLI
 from assay.core.permissions import ALL_PERMISSIONS
@@ -92,14 +93,14 @@ async def _credentials(app: FastAPI) -> dict[str, Any]:
         password = strong_password()
         admin_password = strong_password()
         async with app.state.database.sessionmaker() as db:
-            owner = await orgs.create_user(
+            owner = await accounts.create_user(
                 db, identity, email="owner@example.org", password=password
             )
             people = await orgs.create_organisation(db, CLI, PLATFORM, name="People", slug=None)
             keys = await orgs.create_organisation(db, CLI, PLATFORM, name="Keys", slug=None)
             for org in (people, keys):
                 await orgs.add_member(db, CLI, PLATFORM, org.id, owner, "owner")
-            await orgs.create_user(
+            await accounts.create_user(
                 db,
                 identity,
                 email="admin@example.org",

@@ -26,9 +26,10 @@ from aiosmtpd.controller import Controller
 from fastapi import FastAPI
 from redis.asyncio import Redis
 
+from assay.accounts import service as accounts
 from assay.app import create_app
 from assay.audit.service import CLI
-from assay.auth.context import IdentityContext
+from assay.auth.deps import IdentityContext
 from assay.core.principal import PLATFORM
 from assay.orgs import service as orgs
 from assay.settings import Settings
@@ -106,7 +107,7 @@ async def new_member(
     password = strong_password()
     address = email or f"user-{uuid.uuid4().hex[:10]}@example.org"
     async with app.state.database.sessionmaker() as db:
-        user = await orgs.create_user(
+        user = await accounts.create_user(
             db, identity, email=address, password=password, is_platform_admin=platform_admin
         )
         org_id = None

@@ -7,6 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
+from assay.accounts import service as accounts
 from assay.app import create_app
 from assay.audit.service import CLI
 from assay.core.cache import RedisCache
@@ -110,7 +111,7 @@ async def test_the_app_serves_and_writes_on_mariadb(
 
                 password = strong_password()
                 async with app.state.database.sessionmaker() as db:
-                    user = await orgs.create_user(
+                    user = await accounts.create_user(
                         db, app.state.identity, email="maria@example.org", password=password
                     )
                     org = await orgs.create_organisation(db, CLI, PLATFORM, name="Maria", slug=None)

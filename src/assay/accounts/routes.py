@@ -1,74 +1,245 @@
-"""Routes of the email flows: password reset, verification, invitations and sign-up.
-
-The /v1/auth routes here are public (listed in public_routes.py); the invitation
-management routes need `members:manage` in the caller's organisation.
-"""
+"""The signed-in user's own account under /v1/me (profile, password, email, sessions,
+MFA), and the public emailed-link routes that recover or confirm an account
+(/v1/auth/password/forgot, /v1/auth/password/reset, /v1/auth/email/verify)."""
 
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request, status
+from fastapi import APIRouter, Request, Response, status
 
-from assay.accounts import email_tokens
-from assay.accounts import service as email_flows
+from assay.accounts import email_flows
+from assay.accounts import service as accounts
 from assay.accounts.schemas import (
     Accepted,
-    AcceptInvitationRequest,
+    EmailChangeRequest,
     ForgotPasswordRequest,
-    InvitationAccepted,
-    InvitationCreate,
-    InvitationView,
+    MeResponse,
+    MeUpdate,
+    PasswordChangeRequest,
     ResetPasswordRequest,
-    SignupRequest,
     VerifyEmailRequest,
 )
 from assay.audit.service import RequestMeta
-from assay.auth.context import IdentityContext
-from assay.auth.deps import identity_of, require
+from assay.auth import service as auth
+from assay.auth.deps import (
+    PASSWORD_POLICY_RESPONSES,
+    AnyScope,
+    Authenticated,
+    Identity,
+    session_answer,
+)
+from assay.auth.schemas import (
+    BackupCodes,
+    ConsoleSessionResponse,
+    ReauthRequest,
+    SessionView,
+    TokenResponse,
+    TotpConfirm,
+    TotpEnrolment,
+)
+from assay.core.crypto import new_opaque_token
 from assay.core.db import DbSession
-from assay.core.permissions import Permission
-from assay.core.principal import OrgPrincipal
-from assay.http.rate_limit import RateLimitAuth, RateLimitManagement, limit_auth_account
-from assay.orgs import invitations
+from assay.core.errors import Forbidden
+from assay.core.principal import MFA_ENROLMENT_SCOPE, PASSWORD_CHANGE_SCOPE, Principal
+from assay.email_links import service as email_links
+from assay.email_links.deps import INVALID_LINK_RESPONSES, limit_link_holder
+from assay.http.rate_limit import RateLimitAuth, limit_auth_account
 
-auth_email_router = APIRouter(prefix="/v1/auth", tags=["auth"])
-invitations_router = APIRouter(prefix="/v1/org/invitations", tags=["organisation"])
-EMAIL_ROUTERS = (auth_email_router, invitations_router)
+me_router = APIRouter(prefix="/v1/me", tags=["me"])
+email_router = APIRouter(prefix="/v1/auth", tags=["auth"])
 
-Identity = Annotated[IdentityContext, Depends(identity_of)]
-
-
-async def _limit_token_holder(
-    request: Request, db: DbSession, purposes: tuple[str, ...], token: str
-) -> None:
-    """Charge the per-account budget of whoever the link was sent to (as login does).
-
-    An unknown token names no account: only the per-address limit applies to it, and
-    guessing a 256-bit token is hopeless anyway.
-    """
-    holder = await email_tokens.holder(db, purposes, token)
-    if holder is not None:
-        await limit_auth_account(request, holder)
-
-
-CanManageMembers = Annotated[OrgPrincipal, Depends(require(Permission.MEMBERS_MANAGE))]
-
-_INVALID_LINK: dict[int | str, dict[str, Any]] = {
-    400: {"description": "The link is unknown, expired, used or replaced (one answer for all)"}
-}
-_POLICY: dict[int | str, dict[str, Any]] = {
-    422: {"description": "The password breaks a rule of the policy; `errors` names each rule"}
-}
 FORGOT_ANSWER = (
     "If an account uses that address, a link to reset its password is on its way. "
     "The link is valid for a short time and works once."
 )
-SIGNUP_ANSWER = "Check your mailbox: follow the link we sent to confirm the address, then sign in."
 
 
-@auth_email_router.post(
+@me_router.get("", summary="Who am I")
+async def read_me(principal: AnyScope, db: DbSession) -> MeResponse:
+    user = await accounts.signed_in_user(db, principal)
+    return MeResponse(
+        id=user.id,
+        email=user.email,
+        display_name=user.display_name,
+        org_id=principal.org_id,
+        permissions=sorted(principal.permissions),
+        mfa_enabled=user.mfa_enabled,
+        is_platform_admin=user.is_platform_admin,
+        scope=principal.scope,
+    )
+
+
+@me_router.patch("", summary="Update my display name")
+async def update_me(body: MeUpdate, principal: Authenticated, db: DbSession) -> MeResponse:
+    await accounts.update_profile(db, principal, display_name=body.display_name)
+    return await read_me(principal, db)
+
+
+@me_router.post(
+    "/password",
+    summary="Change my password (ends my other sessions)",
+    description="Needs the current password, counted like a sign-in. After a forced "
+    "change the restricted session is replaced: new tokens, or for a console session a "
+    "new cookie and CSRF token.",
+    responses={422: {"description": "Wrong current password, or the new one breaks a rule"}},
+)
+async def change_password(
+    body: PasswordChangeRequest,
+    request: Request,
+    response: Response,
+    principal: AnyScope,
+    _limit: RateLimitAuth,
+    db: DbSession,
+    identity: Identity,
+) -> TokenResponse | ConsoleSessionResponse | None:
+    if principal.scope not in (PASSWORD_CHANGE_SCOPE, "full"):
+        raise Forbidden("Finish MFA enrolment first.")
+    user = await accounts.signed_in_user(db, principal)
+    await limit_auth_account(request, user.email)
+    forced_console = principal.scope == PASSWORD_CHANGE_SCOPE and principal.auth_method == "cookie"
+    cookie = new_opaque_token() if forced_console else None
+    pair = await auth.change_password(
+        db,
+        identity,
+        RequestMeta.of(request),
+        principal,
+        current_password=body.current_password,
+        new_password=body.new_password,
+        cookie=cookie,
+    )
+    if pair is None:
+        return None
+    return session_answer(response, identity, pair, cookie)
+
+
+@me_router.post(
+    "/email",
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Change my email address (needs my password; confirmed from the new address)",
+    responses={422: {"description": "The password is incorrect"}},
+)
+async def change_email(
+    body: EmailChangeRequest,
+    request: Request,
+    principal: Authenticated,
+    _limit: RateLimitAuth,
+    db: DbSession,
+    identity: Identity,
+) -> Accepted:
+    user = await accounts.signed_in_user(db, principal)
+    await limit_auth_account(request, user.email)
+    await email_flows.request_email_change(
+        db,
+        identity,
+        RequestMeta.of(request),
+        principal,
+        user,
+        password=body.password,
+        new_email=body.new_email,
+    )
+    return Accepted(detail=email_flows.EMAIL_CHANGE_ANSWER)
+
+
+@me_router.get("/sessions", summary="My active sessions")
+async def my_sessions(principal: Authenticated, db: DbSession) -> list[SessionView]:
+    await accounts.signed_in_user(db, principal)
+    return [
+        SessionView.model_validate(s, from_attributes=True).model_copy(
+            update={"current": s.id == principal.session_id}
+        )
+        for s in await auth.user_sessions(db, principal.id)
+    ]
+
+
+@me_router.delete(
+    "/sessions/{session_id}", status_code=status.HTTP_204_NO_CONTENT, summary="End one session"
+)
+async def end_my_session(
+    session_id: uuid.UUID,
+    request: Request,
+    principal: Authenticated,
+    db: DbSession,
+    identity: Identity,
+) -> None:
+    await accounts.signed_in_user(db, principal)
+    await auth.end_own_session(db, identity, RequestMeta.of(request), principal, session_id)
+
+
+def _enrolment_allowed(principal: Principal) -> None:
+    if principal.scope not in (MFA_ENROLMENT_SCOPE, "full"):
+        raise Forbidden("Change your password first.")
+
+
+@me_router.post("/mfa/totp", summary="Start TOTP enrolment: secret, otpauth URI and QR code")
+async def begin_totp(principal: AnyScope, db: DbSession, identity: Identity) -> TotpEnrolment:
+    _enrolment_allowed(principal)
+    await accounts.signed_in_user(db, principal)
+    enrolment = await auth.begin_mfa_enrolment(db, identity, principal)
+    return TotpEnrolment(
+        secret=enrolment.secret, otpauth_uri=enrolment.otpauth_uri, qr_svg=enrolment.qr_svg
+    )
+
+
+@me_router.post("/mfa/totp/confirm", summary="Confirm TOTP with a first code; get backup codes")
+async def confirm_totp(
+    body: TotpConfirm, request: Request, principal: AnyScope, db: DbSession, identity: Identity
+) -> BackupCodes:
+    _enrolment_allowed(principal)
+    codes = await accounts.confirm_mfa_enrolment(
+        db, identity, RequestMeta.of(request), principal, body.code
+    )
+    return BackupCodes(backup_codes=codes)
+
+
+@me_router.post(
+    "/mfa/disable",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Disable MFA (needs your password; refused where MFA is required)",
+    responses={
+        409: {"description": "MFA is required for you (platform admin or organisation rule)"},
+        422: {"description": "The password is incorrect"},
+    },
+)
+async def disable_mfa(
+    body: ReauthRequest,
+    request: Request,
+    principal: Authenticated,
+    _limit: RateLimitAuth,
+    db: DbSession,
+    identity: Identity,
+) -> None:
+    user = await accounts.signed_in_user(db, principal)
+    # Refused before the password is checked: a 409 spends none of the account's budget.
+    await accounts.check_mfa_removable(db, user)
+    await limit_auth_account(request, user.email)
+    await accounts.disable_mfa(
+        db, identity, RequestMeta.of(request), principal, user, body.password
+    )
+
+
+@me_router.post(
+    "/mfa/backup-codes",
+    summary="Replace my backup codes (needs your password)",
+    responses={422: {"description": "The password is incorrect, or MFA is not enabled"}},
+)
+async def regenerate_backup_codes(
+    body: ReauthRequest,
+    request: Request,
+    principal: Authenticated,
+    _limit: RateLimitAuth,
+    db: DbSession,
+    identity: Identity,
+) -> BackupCodes:
+    user = await accounts.signed_in_user(db, principal)
+    await limit_auth_account(request, user.email)
+    codes = await accounts.regenerate_backup_codes(
+        db, identity, RequestMeta.of(request), principal, user, body.password
+    )
+    return BackupCodes(backup_codes=codes)
+
+
+@email_router.post(
     "/password/forgot",
     status_code=status.HTTP_202_ACCEPTED,
     summary="Mail a password-reset link (same answer whether or not the account exists)",
@@ -87,11 +258,11 @@ async def forgot_password(
     return Accepted(detail=FORGOT_ANSWER)
 
 
-@auth_email_router.post(
+@email_router.post(
     "/password/reset",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Set a new password with a reset link (signs out everywhere; MFA stays)",
-    responses={**_INVALID_LINK, **_POLICY},
+    responses={**INVALID_LINK_RESPONSES, **PASSWORD_POLICY_RESPONSES},
 )
 async def reset_password(
     body: ResetPasswordRequest,
@@ -100,17 +271,17 @@ async def reset_password(
     db: DbSession,
     identity: Identity,
 ) -> None:
-    await _limit_token_holder(request, db, (email_tokens.RESET,), body.token)
+    await limit_link_holder(request, db, (email_links.RESET,), body.token)
     await email_flows.reset_password(
         db, identity, RequestMeta.of(request), token=body.token, new_password=body.new_password
     )
 
 
-@auth_email_router.post(
+@email_router.post(
     "/email/verify",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Confirm an email address (a new account's, or an email change) with its link",
-    responses=_INVALID_LINK,
+    responses=INVALID_LINK_RESPONSES,
 )
 async def verify_email(
     body: VerifyEmailRequest,
@@ -119,125 +290,5 @@ async def verify_email(
     db: DbSession,
     identity: Identity,
 ) -> None:
-    await _limit_token_holder(
-        request, db, (email_tokens.VERIFY, email_tokens.EMAIL_CHANGE), body.token
-    )
+    await limit_link_holder(request, db, (email_links.VERIFY, email_links.EMAIL_CHANGE), body.token)
     await email_flows.verify_email(db, identity, RequestMeta.of(request), body.token)
-
-
-@auth_email_router.post(
-    "/invitations/accept",
-    summary="Accept an invitation (creates the account if the address has none)",
-    responses={
-        **_INVALID_LINK,
-        **_POLICY,
-        401: {"description": "The address has an account and the password is not its own"},
-        409: {"description": "Already a member, or the role offered no longer exists"},
-    },
-)
-async def accept_invitation(
-    body: AcceptInvitationRequest,
-    request: Request,
-    _limit: RateLimitAuth,
-    db: DbSession,
-    identity: Identity,
-) -> InvitationAccepted:
-    await _limit_token_holder(request, db, (email_tokens.INVITE,), body.token)
-    org, role = await invitations.accept_invitation(
-        db,
-        identity,
-        RequestMeta.of(request),
-        token=body.token,
-        password=body.password,
-        display_name=body.display_name,
-    )
-    return InvitationAccepted(org_id=org.id, org_slug=org.slug, org_name=org.name, role=role)
-
-
-def _signup_enabled(identity: Identity) -> None:
-    # A dependency, so a disabled sign-up answers 404 before the body is even validated.
-    if not identity.settings.signup_enabled:
-        raise email_flows.SignupDisabled
-
-
-@auth_email_router.post(
-    "/signup",
-    status_code=status.HTTP_202_ACCEPTED,
-    summary="Create an account and organisation (when self sign-up is enabled)",
-    dependencies=[Depends(_signup_enabled)],
-    responses={
-        **_POLICY,
-        404: {"description": "Self sign-up is not enabled"},
-        429: {"description": "Too many attempts from this client or for this address"},
-    },
-)
-async def sign_up(
-    body: SignupRequest,
-    request: Request,
-    _limit: RateLimitAuth,
-    db: DbSession,
-    identity: Identity,
-) -> Accepted:
-    await limit_auth_account(request, body.email)
-    await email_flows.sign_up(
-        db,
-        identity,
-        RequestMeta.of(request),
-        email=body.email,
-        password=body.password,
-        display_name=body.display_name,
-        organisation_name=body.organisation_name,
-    )
-    return Accepted(detail=SIGNUP_ANSWER)
-
-
-# --- invitation management -----------------------------------------------------------------
-
-
-@invitations_router.post(
-    "",
-    status_code=status.HTTP_201_CREATED,
-    summary="Invite an email address with a role (no more than your own permissions)",
-    responses={
-        409: {"description": "The address already belongs to a member"},
-        422: {"description": "Unknown role, or a role with permissions you do not have"},
-    },
-)
-async def create_invitation(
-    body: InvitationCreate,
-    request: Request,
-    principal: CanManageMembers,
-    _limit: RateLimitManagement,
-    db: DbSession,
-    identity: Identity,
-) -> InvitationView:
-    invitation = await invitations.create_invitation(
-        db, identity, RequestMeta.of(request), principal, email=body.email, role=body.role
-    )
-    return InvitationView.model_validate(invitation, from_attributes=True)
-
-
-@invitations_router.get("", summary="Pending invitations of this organisation")
-async def list_invitations(
-    principal: CanManageMembers, _limit: RateLimitManagement, db: DbSession
-) -> list[InvitationView]:
-    return [
-        InvitationView.model_validate(invitation, from_attributes=True)
-        for invitation in await invitations.list_invitations(db, principal)
-    ]
-
-
-@invitations_router.delete(
-    "/{invitation_id}",
-    status_code=status.HTTP_204_NO_CONTENT,
-    summary="Revoke a pending invitation (its link stops working at once)",
-    responses={404: {"description": "No such pending invitation in this organisation"}},
-)
-async def revoke_invitation(
-    invitation_id: uuid.UUID,
-    request: Request,
-    principal: CanManageMembers,
-    _limit: RateLimitManagement,
-    db: DbSession,
-) -> None:
-    await invitations.revoke_invitation(db, RequestMeta.of(request), principal, invitation_id)

@@ -1,418 +1,128 @@
-"""Password reset, email verification, email change and self sign-up, by emailed links."""
+"""The rules of user accounts: creating users, the signed-in user's own profile, MFA
+enrolment and its removal, and re-authentication before sensitive changes.
+
+Password reset, email verification and email change are in `email_flows`; the checks
+on credentials themselves (policy, lockout, TOTP) belong to auth and are used here
+through `assay.auth.service`.
+"""
 
 from __future__ import annotations
 
-import secrets
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from assay.accounts import email_tokens
-from assay.accounts import mail as messages
-from assay.accounts.email_tokens import EMAIL_CHANGE, RESET, VERIFY, InvalidEmailToken
-from assay.accounts.mail import queue_mail
-from assay.accounts.models import EmailToken, User
+from assay.accounts.models import User
 from assay.audit.service import RequestMeta, record_event
-from assay.auth.context import IdentityContext
-from assay.auth.lockout import lock_state, record_unlock, register_success
-from assay.auth.service import (
-    check_new_password,
-    confirm_password,
-    end_sessions,
-    find_user_by_email,
-    normalise_email,
-    set_password,
-    user_sessions,
-)
-from assay.core.errors import NotFound
-from assay.core.permissions import OWNER_ROLE
-from assay.core.principal import Principal
-from assay.orgs import service as orgs
-from assay.orgs.models import Organisation
-
-# At most one reset mail per account per minute: asking again sooner is answered the
-# same way but sends nothing, so the form cannot be used to flood someone's inbox.
-RESET_MAIL_INTERVAL = timedelta(minutes=1)
-# A sign-in attempt by an unverified user sends a fresh link, at most this often.
-VERIFICATION_MAIL_INTERVAL = timedelta(minutes=5)
-EMAIL_CHANGE_ANSWER = (
-    "A link to confirm the change is on its way to the new address; the account keeps "
-    "its current address until it is opened."
-)
+from assay.auth import service as auth
+from assay.auth.deps import IdentityContext
+from assay.auth.errors import MfaRequired
+from assay.auth.models import AuthSession
+from assay.core.errors import Conflict, Forbidden, ValidationFailed
+from assay.core.principal import MFA_ENROLMENT_SCOPE, Principal
 
 
-class SignupDisabled(NotFound):
-    def __init__(self) -> None:
-        super().__init__("Self sign-up is not enabled on this server.")
-
-
-def _user_actor(user: User) -> Principal:
+def user_actor(user: User) -> Principal:
     """The user acting on their own account, for security events, before any session."""
     return Principal(kind="user", id=user.id, org_id=None, permissions=frozenset())
 
 
-async def _usable_link(
-    db: AsyncSession, meta: RequestMeta, purpose: str, token: str, action: str
-) -> tuple[EmailToken, User]:
-    """The token's row and its user, or a recorded failure and `InvalidEmailToken`."""
-    now = datetime.now(UTC)
-    record = await email_tokens.find(db, purpose, token)
-    user = await db.get(User, record.user_id) if record and record.user_id else None
-    reason = email_tokens.refusal(record, now)
-    if record is not None and reason is None:
-        if user is None or user.status != "active":
-            reason = "inactive_user"
-        elif purpose != EMAIL_CHANGE and user.email != record.email:
-            # Sent to an address the account no longer uses: void.
-            reason = "email_changed"
-    if reason is not None or record is None or user is None:
-        record_event(
-            db,
-            meta,
-            action=action,
-            outcome="failure",
-            actor_kind="user" if user else None,
-            actor_id=user.id if user else None,
-            details={"reason": reason},
-        )
-        raise InvalidEmailToken
-    return record, user
-
-
-# --- password reset -----------------------------------------------------------------------
-
-
-async def request_password_reset(
-    db: AsyncSession, identity: IdentityContext, meta: RequestMeta, email: str
-) -> None:
-    """Mail a reset link if an active account has this address; silently nothing otherwise."""
-    user = await find_user_by_email(db, email)
-    if user is None or user.status != "active":
-        # The same token work as the other path, so timing does not tell them apart.
-        email_tokens.spend_equal_effort()
-        record_event(
-            db,
-            meta,
-            action="password.reset_requested",
-            outcome="failure",
-            actor_id=user.id if user else None,
-            actor_kind="user" if user else None,
-            details={"reason": "unknown_email" if user is None else user.status},
-        )
-        return
-    if await email_tokens.issued_recently(db, RESET, user.id, RESET_MAIL_INTERVAL):
-        email_tokens.spend_equal_effort()
-        record_event(
-            db,
-            meta,
-            action="password.reset_requested",
-            outcome="failure",
-            actor_kind="user",
-            actor_id=user.id,
-            details={"reason": "throttled"},
-        )
-        return
-    issued = await email_tokens.issue(
-        db,
-        purpose=RESET,
-        email=user.email,
-        user_id=user.id,
-        ttl=timedelta(minutes=identity.settings.password_reset_ttl_minutes),
-    )
-    record_event(
-        db,
-        meta,
-        action="password.reset_requested",
-        actor_kind="user",
-        actor_id=user.id,
-        target_kind="email_token",
-        target_id=issued.record.id,
-    )
-    queue_mail(db, identity, messages.password_reset(identity.settings, user.email, issued.token))
-
-
-async def reset_password(
+async def create_user(
     db: AsyncSession,
     identity: IdentityContext,
-    meta: RequestMeta,
     *,
-    token: str,
-    new_password: str,
-) -> None:
-    """Set a new password from a reset link; every session ends, MFA stays required."""
-    record, user = await _usable_link(db, meta, RESET, token, "password.reset")
-    # Policy first: a rejected password leaves the link usable for a better one.
-    await check_new_password(db, identity, user, new_password)
-    now = datetime.now(UTC)
-    if not await email_tokens.claim(db, record, now):
-        raise InvalidEmailToken
-    await set_password(db, identity, user, new_password)
-    before = lock_state(user, now)
-    register_success(user, "password")
-    # The password factor's locks end with a reset (proof of the mailbox); a hard lock
-    # earned by second-factor failures does not, or a reset would reopen OTP guessing.
-    if user.hard_locked and user.otp_failures < identity.settings.lockout_hard_limit:
-        user.hard_locked = False
-    if (before["hard_locked"] and not user.hard_locked) or before["password_locked"]:
-        record_unlock(db, meta, user, before, by="password_reset")
-    # The link reached this mailbox, which is what verification proves.
-    if user.email_verified_at is None:
-        user.email_verified_at = now
-    await end_sessions(db, identity, await user_sessions(db, user.id), "password_reset")
-    record_event(
-        db,
-        meta,
-        action="password.reset",
-        actor_kind="user",
-        actor_id=user.id,
-        target_kind="user",
-        target_id=user.id,
+    email: str,
+    password: str,
+    display_name: str = "",
+    is_platform_admin: bool = False,
+    must_change_password: bool = False,
+    verified: bool = True,
+    check_policy: bool = True,
+    extra_context: list[str] | None = None,
+) -> User:
+    """A new user with a password that passed the policy (unless `check_policy` is off,
+    for one-time generated passwords that must be changed at first sign-in)."""
+    address = auth.normalise_email(email)
+    if (await db.execute(select(User.id).where(User.email == address))).first() is not None:
+        raise Conflict("A user with that email exists.")
+    user = User(
+        email=address,
+        display_name=display_name,
+        is_platform_admin=is_platform_admin,
+        must_change_password=must_change_password,
+        email_verified_at=datetime.now(UTC) if verified else None,
     )
-    queue_mail(db, identity, messages.password_changed(identity.settings, user.email))
+    if check_policy:
+        await auth.check_new_password(
+            db, identity, user, password, field="password", extra_context=extra_context
+        )
+    user.password_hash = await identity.passwords.hash(password)
+    user.password_changed_at = datetime.now(UTC)
+    db.add(user)
+    await db.flush()
+    return user
 
 
-# --- email verification -------------------------------------------------------------------
+async def signed_in_user(db: AsyncSession, principal: Principal) -> User:
+    """The user behind a principal; API keys and the CLI have no account here."""
+    if principal.kind != "user":
+        raise Forbidden("This route is for signed-in users, not API keys.")
+    return await db.get_one(User, principal.id)
 
 
-async def send_verification(
-    db: AsyncSession,
-    identity: IdentityContext,
-    meta: RequestMeta,
-    user: User,
-    *,
-    throttle: bool,
-) -> bool:
-    """Mail a verification link; with `throttle`, not if one went out recently."""
-    if throttle and await email_tokens.issued_recently(
-        db, VERIFY, user.id, VERIFICATION_MAIL_INTERVAL
-    ):
-        return False
-    issued = await email_tokens.issue(
-        db,
-        purpose=VERIFY,
-        email=user.email,
-        user_id=user.id,
-        ttl=timedelta(hours=identity.settings.email_verification_ttl_hours),
-    )
-    record_event(
-        db,
-        meta,
-        action="email.verification_sent",
-        actor_kind="user",
-        actor_id=user.id,
-        target_kind="email_token",
-        target_id=issued.record.id,
-    )
-    queue_mail(
-        db, identity, messages.email_verification(identity.settings, user.email, issued.token)
-    )
-    return True
+async def update_profile(db: AsyncSession, principal: Principal, *, display_name: str) -> User:
+    user = await signed_in_user(db, principal)
+    user.display_name = display_name
+    return user
 
 
-async def verify_email(
-    db: AsyncSession, identity: IdentityContext, meta: RequestMeta, token: str
-) -> None:
-    """Confirm an address: a new account's, or the new address of an email change."""
-    if await email_tokens.find(db, EMAIL_CHANGE, token) is not None:
-        await _confirm_email_change(db, identity, meta, token)
-        return
-    record, user = await _usable_link(db, meta, VERIFY, token, "email.verified")
-    now = datetime.now(UTC)
-    if not await email_tokens.claim(db, record, now):
-        raise InvalidEmailToken
-    if user.email_verified_at is None:
-        user.email_verified_at = now
-    record_event(
-        db,
-        meta,
-        action="email.verified",
-        actor_kind="user",
-        actor_id=user.id,
-        target_kind="user",
-        target_id=user.id,
-    )
+async def confirm_mfa_enrolment(
+    db: AsyncSession, identity: IdentityContext, meta: RequestMeta, principal: Principal, code: str
+) -> list[str]:
+    """Turn TOTP on with its first code; returns the backup codes. A session restricted
+    to enrolment has then done its job and ends: the client signs in again with MFA."""
+    await signed_in_user(db, principal)
+    codes = await auth.confirm_mfa_enrolment(db, identity, meta, principal, code)
+    if principal.scope == MFA_ENROLMENT_SCOPE and principal.session_id is not None:
+        session = await db.get_one(AuthSession, principal.session_id)
+        await auth.end_sessions(db, identity, [session], "mfa_enrolled")
+    return codes
 
 
-# --- email change -------------------------------------------------------------------------
+async def check_mfa_removable(db: AsyncSession, user: User) -> None:
+    """Refuse (409) to turn MFA off for someone who must keep it."""
+    required = await auth.mfa_requirement(db, user)
+    if required is not None:
+        raise MfaRequired(required)
 
 
-async def request_email_change(
+async def disable_mfa(
     db: AsyncSession,
     identity: IdentityContext,
     meta: RequestMeta,
     principal: Principal,
     user: User,
-    *,
     password: str,
-    new_email: str,
 ) -> None:
-    """Start an email change: needs the password; confirmed by a link to the new address.
-
-    The old address is told at once. An address another account uses gets a notice
-    instead of a link, and the caller the same answer, so this finds no accounts.
-    """
-    await confirm_password(db, identity, meta, principal, user, password, action="email.change")
-    address = normalise_email(new_email)
-    if address == user.email:
-        return
-    taken = await find_user_by_email(db, address)
-    if taken is not None:
-        email_tokens.spend_equal_effort()
-        queue_mail(db, identity, messages.email_address_taken(identity.settings, address))
-        record_event(
-            db,
-            meta,
-            action="email.change_requested",
-            outcome="failure",
-            actor=principal,
-            target_kind="user",
-            target_id=user.id,
-            details={"reason": "address_in_use"},
-        )
-        return
-    issued = await email_tokens.issue(
-        db,
-        purpose=EMAIL_CHANGE,
-        email=address,
-        user_id=user.id,
-        ttl=timedelta(hours=identity.settings.email_verification_ttl_hours),
-    )
-    record_event(
-        db,
-        meta,
-        action="email.change_requested",
-        actor=principal,
-        target_kind="user",
-        target_id=user.id,
-        details={"to": address},
-    )
-    queue_mail(
-        db, identity, messages.email_change_confirmation(identity.settings, address, issued.token)
-    )
-    queue_mail(
-        db, identity, messages.email_change_requested(identity.settings, user.email, address)
-    )
+    """Turn MFA off, once the password is confirmed (counted like a sign-in)."""
+    await check_mfa_removable(db, user)
+    await auth.confirm_password(db, identity, meta, principal, user, password)
+    await auth.disable_mfa(db, identity, meta, principal, user)
 
 
-async def _confirm_email_change(
-    db: AsyncSession, identity: IdentityContext, meta: RequestMeta, token: str
-) -> None:
-    record, user = await _usable_link(db, meta, EMAIL_CHANGE, token, "email.changed")
-    now = datetime.now(UTC)
-    taken = await find_user_by_email(db, record.email)
-    if taken is not None and taken.id != user.id:
-        record_event(
-            db,
-            meta,
-            action="email.changed",
-            outcome="failure",
-            actor_kind="user",
-            actor_id=user.id,
-            details={"reason": "address_in_use"},
-        )
-        raise InvalidEmailToken
-    if not await email_tokens.claim(db, record, now):
-        raise InvalidEmailToken
-    old = user.email
-    user.email = record.email
-    user.email_verified_at = now
-    # Links mailed to the old address die with it.
-    for purpose in (RESET, VERIFY):
-        await email_tokens.void_pending(db, purpose, user.id)
-    record_event(
-        db,
-        meta,
-        action="email.changed",
-        actor_kind="user",
-        actor_id=user.id,
-        target_kind="user",
-        target_id=user.id,
-        details={"before": old, "after": user.email},
-    )
-    queue_mail(db, identity, messages.email_changed(identity.settings, old, user.email))
-
-
-# --- self sign-up -------------------------------------------------------------------------
-
-
-async def _free_slug(db: AsyncSession, name: str) -> str:
-    slug = orgs.slugify(name)
-    taken = await db.execute(select(Organisation.id).where(Organisation.slug == slug))
-    if taken.first() is None:
-        return slug
-    # Another organisation has the name: a suffix, rather than an error that would
-    # tell a stranger which organisations exist.
-    return f"{slug[:54]}-{secrets.token_hex(4)}"
-
-
-async def sign_up(
+async def regenerate_backup_codes(
     db: AsyncSession,
     identity: IdentityContext,
     meta: RequestMeta,
-    *,
-    email: str,
+    principal: Principal,
+    user: User,
     password: str,
-    display_name: str,
-    organisation_name: str,
-) -> None:
-    """Create an unverified user owning a new organisation, and mail a verification link.
-
-    An address that already has an account gets a mail saying so, and the caller gets
-    the same answer as for a new one: sign-up cannot be used to find accounts.
-    """
-    if not identity.settings.signup_enabled:
-        raise SignupDisabled
-    address = normalise_email(email)
-    # The policy is judged before the address is looked up, so its answer cannot
-    # depend on whether an account exists.
-    candidate = User(email=address, display_name=display_name)
-    await check_new_password(
-        db, identity, candidate, password, field="password", extra_context=[organisation_name]
-    )
-    existing = await find_user_by_email(db, address)
-    if existing is not None:
-        # The hash a new account would cost, so both answers take as long.
-        await identity.passwords.hash(password)
-        if existing.email_verified_at is None and existing.status == "active":
-            await send_verification(db, identity, meta, existing, throttle=True)
-        else:
-            queue_mail(
-                db,
-                identity,
-                messages.signup_for_existing_account(identity.settings, existing.email),
-            )
-        record_event(
-            db,
-            meta,
-            action="user.signed_up",
-            outcome="failure",
-            target_kind="user",
-            target_id=existing.id,
-            details={"reason": "existing_account"},
-        )
-        return
-    user = await orgs.create_user(
-        db,
-        identity,
-        email=address,
-        password=password,
-        display_name=display_name,
-        verified=False,
-        check_policy=False,  # checked above
-    )
-    actor = _user_actor(user)
-    org = await orgs.create_organisation(
-        db, meta, actor, name=organisation_name, slug=await _free_slug(db, organisation_name)
-    )
-    await orgs.add_member(db, meta, actor, org.id, user, OWNER_ROLE)
-    record_event(
-        db,
-        meta,
-        action="user.signed_up",
-        actor=actor,
-        org_id=org.id,
-        target_kind="user",
-        target_id=user.id,
-    )
-    await send_verification(db, identity, meta, user, throttle=False)
+) -> list[str]:
+    """New backup codes (the old ones stop working), once the password is confirmed."""
+    await auth.confirm_password(db, identity, meta, principal, user, password)
+    if not user.mfa_enabled:
+        raise ValidationFailed("Enable MFA first.")
+    codes = await auth.regenerate_backup_codes(db, identity, user)
+    record_event(db, meta, action="mfa.backup_codes_regenerated", actor=principal)
+    return codes

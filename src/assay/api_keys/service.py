@@ -20,7 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from assay.api_keys.models import ApiKey
 from assay.audit.service import RequestMeta, record_event
-from assay.auth.context import IdentityContext
+from assay.auth.deps import IdentityContext
+from assay.auth.request_signing import signing_secret_aad
 from assay.auth.tokens import new_api_key
 from assay.core.crypto import keyed_digest
 from assay.core.errors import Forbidden, NotFound, ValidationFailed
@@ -34,11 +35,6 @@ class CreatedKey:
     plaintext: str
     # base64url, for keys with signing_required; shown once like the key itself.
     signing_secret: str | None = None
-
-
-def signing_secret_aad(org_id: uuid.UUID, key_uuid: uuid.UUID) -> bytes:
-    """Associated data binding a key's encrypted signing secret to its org, table and row."""
-    return f"{org_id}:api_keys:signing_secret_encrypted:{key_uuid}".encode()
 
 
 def _validate_cidrs(cidrs: list[str]) -> list[str]:

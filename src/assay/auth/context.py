@@ -1,18 +1,17 @@
-"""Everything the identity feature needs, built once per application."""
+"""What identity builds once per application: password hashing, token signing, the
+keyring, the authenticator, the CSRF key and the mail dispatcher."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from assay.auth.authenticator import Authenticator
-from assay.auth.passwords import Passwords
-from assay.auth.sso.oidc import OidcClient
+from assay.auth.credentials.passwords import Passwords
 from assay.auth.tokens import TokenSigner
 from assay.core.cache import Cache
 from assay.core.crypto import Keyring, derive_key
 from assay.core.db import Database
 from assay.core.mail import MailDispatcher, create_transport
-from assay.orgs.quotas import DatabaseQuotaOverrides
 from assay.settings import Settings
 
 
@@ -27,9 +26,6 @@ class IdentityContext:
     authenticator: Authenticator
     csrf_key: bytes
     mail: MailDispatcher
-    oidc: OidcClient
-    # Per-organisation scoring quotas, for the rate limiter (assay.http.stack).
-    quotas: DatabaseQuotaOverrides
 
     @classmethod
     def build(cls, settings: Settings, database: Database, cache: Cache) -> IdentityContext:
@@ -47,6 +43,4 @@ class IdentityContext:
             authenticator=Authenticator(settings, database.sessionmaker, cache, signer),
             csrf_key=derive_key(settings.session_secret.get_secret_value(), "assay csrf v1"),
             mail=MailDispatcher(settings, create_transport(settings)),
-            oidc=OidcClient(settings),
-            quotas=DatabaseQuotaOverrides(settings, database.sessionmaker),
         )

@@ -3,7 +3,7 @@
 A token is ``<issued at, unix seconds>.<HMAC-SHA256(session id || issued at)>`` under a
 key derived from the session secret: bound to one session, useless in another, valid
 for `csrf_token_max_age_seconds`, and needing no storage. The console gets one at
-sign-in and a fresh one from ``GET /v1/auth/csrf-token`` (`assay.http.csrf_route`). The
+sign-in and a fresh one from ``GET /v1/auth/csrf-token`` (`assay.auth.routes`). The
 Origin (or Referer) of an unsafe request must also be our own or an allowed one.
 """
 

@@ -1,17 +1,23 @@
-"""FastAPI dependencies that put a principal, with its permission, on every route."""
+"""What other features' routes depend on: the principal (with its permission) on every
+route, the identity context built once per application, and the answer that hands a
+new session to the client (tokens, or a console cookie with its CSRF token)."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Response
 
 from assay.auth.authenticator import NotAuthenticated
-from assay.auth.context import IdentityContext
-from assay.auth.csrf import CSRF_HEADER, check_csrf
+
+# Re-exported: other features type their parameters with it, and reach auth through deps.
+from assay.auth.context import IdentityContext as IdentityContext  # noqa: PLC0414
+from assay.auth.csrf import CSRF_HEADER, check_csrf, csrf_token
 from assay.auth.request_signing import verify_signed_request
+from assay.auth.schemas import ConsoleSessionResponse, TokenResponse, tokens_of
+from assay.auth.sessions import TokenPair
 from assay.core.errors import Forbidden
 from assay.core.permissions import Permission
 from assay.core.principal import FULL_SCOPE, OrgPrincipal, Principal
@@ -22,13 +28,16 @@ from assay.http.rate_limit import (
 )
 
 SESSION_COOKIE = "assay_session"
+
+
 SECURE_SESSION_COOKIE = "__Host-assay_session"
+
+
 PERMISSION_ATTRIBUTE = "__assay_permission__"
-
-
-def identity_of(request: Request) -> IdentityContext:
-    context: IdentityContext = request.app.state.identity
-    return context
+# How routes that take a new password document its refusal.
+PASSWORD_POLICY_RESPONSES: dict[int | str, dict[str, Any]] = {
+    422: {"description": "The password breaks a rule of the policy; `errors` names each rule"}
+}
 
 
 def cookie_name(public_url: str) -> str:
@@ -130,5 +139,51 @@ async def _platform_admin(principal: Annotated[Principal, Depends(_signed_in)]) 
 
 # Any principal, even one that must still enrol MFA or change its password.
 AnyScope = Annotated[Principal, Depends(authenticate)]
+
+
 Authenticated = Annotated[Principal, Depends(_signed_in)]
+
+
 PlatformAdmin = Annotated[Principal, Depends(_platform_admin)]
+
+
+def identity_of(request: Request) -> IdentityContext:
+    context: IdentityContext = request.app.state.identity
+    return context
+
+
+# What identity built for this application: passwords, token signer, authenticator, mail.
+Identity = Annotated[IdentityContext, Depends(identity_of)]
+
+
+def set_session_cookie(response: Response, identity: IdentityContext, cookie: str) -> None:
+    response.set_cookie(
+        cookie_name(identity.settings.public_url),
+        cookie,
+        max_age=identity.settings.refresh_token_ttl_days * 86400,
+        path="/",
+        secure=identity.settings.public_url.startswith("https://"),
+        httponly=True,
+        samesite="strict",
+    )
+
+
+def console_session(
+    response: Response, identity: IdentityContext, pair: TokenPair, cookie: str
+) -> ConsoleSessionResponse:
+    """Hand a new console session to the browser: the cookie, and its CSRF token."""
+    set_session_cookie(response, identity, cookie)
+    return ConsoleSessionResponse(
+        csrf_token=csrf_token(identity.csrf_key, pair.session_id),
+        org_id=pair.org_id,
+        scope=pair.scope,
+    )
+
+
+def session_answer(
+    response: Response, identity: IdentityContext, pair: TokenPair, cookie: str | None
+) -> TokenResponse | ConsoleSessionResponse:
+    """A new session's answer: a console cookie when `cookie` was issued, else tokens."""
+    if cookie is not None:
+        return console_session(response, identity, pair, cookie)
+    return tokens_of(pair)

@@ -13,11 +13,11 @@ import hashlib
 import hmac
 import re
 import time
+import uuid
 from typing import Any
 
 from fastapi import Request
 
-from assay.api_keys.service import signing_secret_aad
 from assay.auth.authenticator import NotAuthenticated
 from assay.auth.context import IdentityContext
 from assay.client.signing import (
@@ -34,15 +34,26 @@ from assay.core.principal import OrgPrincipal
 from assay.http.body_digest import BODY_DIGEST_STATE_KEY, BodyDigest
 
 WINDOW_SECONDS = 300
+
+
 VERIFIED_STATE_KEY = "signature_verified"
 
+
 _SF_KEY = r"[a-z*][a-z0-9_\-.*]*"
+
+
 _SIGNATURE_INPUT = re.compile(
     rf'^\s*({_SF_KEY})=\(((?:"[a-z0-9@_\-.]+"(?: "[a-z0-9@_\-.]+")*)?)\)'
     rf'((?:;{_SF_KEY}=(?:"[\x20-\x21\x23-\x5b\x5d-\x7e]*"|-?\d{{1,15}}))*)\s*$'
 )
+
+
 _PARAM = re.compile(rf';({_SF_KEY})=("[^"]*"|-?\d+)')
+
+
 _SIGNATURE = re.compile(rf"^\s*({_SF_KEY})=:([A-Za-z0-9+/]+={{0,2}}):\s*$")
+
+
 _NONCE = re.compile(r"^[A-Za-z0-9_\-+/=]{16,128}$")
 
 
@@ -185,3 +196,8 @@ async def _signing_secret(identity: IdentityContext, principal: OrgPrincipal) ->
         return identity.keyring.decrypt(sealed, signing_secret_aad(principal.org_id, principal.id))
     except DecryptionError:
         raise SignatureRejected("no-secret", "this key's signing secret cannot be read.") from None
+
+
+def signing_secret_aad(org_id: uuid.UUID, key_uuid: uuid.UUID) -> bytes:
+    """Associated data binding a key's encrypted signing secret to its org, table and row."""
+    return f"{org_id}:api_keys:signing_secret_encrypted:{key_uuid}".encode()

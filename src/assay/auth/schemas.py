@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, StringConstraints
 
+from assay.auth.sessions import TokenPair
 from assay.core.schemas import Email, Password, Slug, StrictRequest
 
 
@@ -85,3 +86,18 @@ class BackupCodes(BaseModel):
 
 class ReauthRequest(StrictRequest):
     password: Password
+
+
+class CsrfTokenResponse(BaseModel):
+    csrf_token: str = Field(description="Send it as X-CSRF-Token on unsafe requests.")
+    expires_in: int = Field(description="Seconds until the token is refused.")
+
+
+def tokens_of(pair: TokenPair) -> TokenResponse:
+    return TokenResponse(
+        access_token=pair.access_token,
+        refresh_token=pair.refresh_token,
+        expires_in=pair.expires_in,
+        org_id=pair.org_id,
+        scope=pair.scope,
+    )

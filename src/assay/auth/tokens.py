@@ -109,11 +109,6 @@ class TokenSigner:
         return claims
 
 
-def new_opaque_token() -> str:
-    """256 bits from the CSPRNG, URL-safe."""
-    return secrets.token_urlsafe(32)
-
-
 @dataclass(frozen=True, slots=True)
 class ApiKeyParts:
     key_id: str

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import secrets
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -80,3 +81,8 @@ def token_digest(token: str) -> str:
 
 def digests_equal(left: str, right: str) -> bool:
     return hmac.compare_digest(left.encode(), right.encode())
+
+
+def new_opaque_token() -> str:
+    """256 bits from the CSPRNG, URL-safe: refresh tokens, emailed links, session cookies."""
+    return secrets.token_urlsafe(32)

@@ -1,8 +1,9 @@
 """Permissions, and the built-in roles that group them.
 
-A permission exists only while a route or service checks it: `GUARDS` says what each
-one guards, and a test fails when one guards no route. Built-in roles are fixed sets of permissions; organisations may define
-custom roles (`orgs`), which can never hold more than their creator.
+A permission exists only while a route checks it: `GUARDS` says what each one guards,
+and a test fails when one guards no route. Built-in roles are fixed sets of
+permissions; organisations may define custom roles (`orgs`), which never hold more
+than their creator.
 """
 
 from __future__ import annotations

@@ -13,8 +13,7 @@ Outermost first, inside RequestContextMiddleware (request id, client address, lo
     Head             HEAD answered by the GET route, without body
 
 Each one's own answers (400, 403, 413, 422, 429) pass through every layer above it.
-It also adds the default rate limit (a router-wide dependency), the API docs and
-``GET /v1/auth/csrf-token``.
+It also adds the default rate limit (a router-wide dependency) and the API docs.
 """
 
 from __future__ import annotations
@@ -30,7 +29,6 @@ from assay.core.net import parse_networks
 from assay.http.body_digest import BodyDigestMiddleware
 from assay.http.body_limit import BodySizeLimitMiddleware
 from assay.http.cors import CORSMiddleware
-from assay.http.csrf_route import router as csrf_router
 from assay.http.docs import install_docs
 from assay.http.head import HeadMiddleware
 from assay.http.json_limits import JsonLimitsMiddleware
@@ -73,7 +71,6 @@ def install_http_protection(
     _close_on_shutdown(app, limiter.close)
     install_docs(app)
     document_problem_responses(app)
-    app.include_router(csrf_router)
 
     # Each add_middleware call wraps the ones before it: innermost first.
     app.add_middleware(HeadMiddleware)

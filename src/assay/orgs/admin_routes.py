@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, status
+from fastapi import APIRouter, Request, status
 
 from assay.audit.service import RequestMeta
-from assay.auth.context import IdentityContext
-from assay.auth.deps import PlatformAdmin, identity_of
+from assay.auth.deps import Identity, PlatformAdmin
 from assay.core.db import DbSession
 from assay.core.permissions import OWNER_ROLE
 from assay.http.rate_limit import RateLimitManagement
 from assay.orgs import invitations
 from assay.orgs import service as orgs
+from assay.orgs.deps import Quotas
 from assay.orgs.schemas import (
     OrganisationAdminUpdate,
     OrganisationCreate,
@@ -23,7 +22,6 @@ from assay.orgs.schemas import (
 )
 
 router = APIRouter(prefix="/v1/admin/orgs", tags=["platform"])
-Identity = Annotated[IdentityContext, Depends(identity_of)]
 
 
 @router.get("", summary="All organisations")
@@ -74,13 +72,16 @@ async def update_org(
     principal: PlatformAdmin,
     _limit: RateLimitManagement,
     db: DbSession,
-    identity: Identity,
+    quotas: Quotas,
 ) -> OrganisationView:
-    org = await orgs.get_organisation(db, org_id)
-    if "scoring_quota" in body.model_fields_set:
-        org = await orgs.set_scoring_quota(
-            db, identity, RequestMeta.of(request), principal, org_id, body.scoring_quota
-        )
+    org = await orgs.update_organisation(
+        db,
+        quotas,
+        RequestMeta.of(request),
+        principal,
+        org_id,
+        body.model_dump(exclude_unset=True),
+    )
     return OrganisationView.model_validate(org, from_attributes=True)
 
 

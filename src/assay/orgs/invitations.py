@@ -15,19 +15,27 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from assay.accounts import email_tokens
-from assay.accounts import mail as messages
-from assay.accounts.email_tokens import INVITE, InvalidEmailToken
-from assay.accounts.mail import queue_mail
-from assay.accounts.models import EmailToken, User
+from assay.accounts import service as accounts
+from assay.accounts.models import User
 from assay.audit.service import RequestMeta, record_event
-from assay.auth.context import IdentityContext
-from assay.auth.lockout import count_failure, is_locked, register_success
-from assay.auth.service import InvalidCredentials, find_user_by_email, normalise_email
+from assay.auth.deps import IdentityContext
+from assay.auth.errors import InvalidCredentials
+from assay.auth.service import (
+    count_failure,
+    find_user_by_email,
+    is_locked,
+    normalise_email,
+    register_success,
+)
 from assay.core.errors import Conflict, NotFound, ValidationFailed
 from assay.core.permissions import BUILTIN_ROLES
 from assay.core.principal import OrgPrincipal, Principal
 from assay.core.tenancy import HasOrganisation, scoped
+from assay.email_links import service as email_links
+from assay.email_links.errors import InvalidEmailToken
+from assay.email_links.models import EmailToken
+from assay.email_links.service import INVITE, queue_mail
+from assay.orgs import members
 from assay.orgs import service as orgs
 from assay.orgs.models import CustomRole, Membership, Organisation
 
@@ -63,7 +71,7 @@ async def create_invitation(
 ) -> EmailToken:
     """Invite `email` with `role` (no more than the inviter holds); mails the link."""
     org = await orgs.get_organisation(db, principal.org_id)
-    granted = await orgs.permissions_of_role(db, principal, role)
+    granted = await members.permissions_of_role(db, principal, role)
     if not granted <= principal.permissions:
         raise ValidationFailed(
             "You cannot offer a role with permissions you do not have.",
@@ -86,7 +94,7 @@ async def invite(
     address = normalise_email(email)
     if await _is_member(db, _InOrganisation(org.id), address):
         raise Conflict("That address already belongs to a member of this organisation.")
-    issued = await email_tokens.issue(
+    issued = await email_links.issue(
         db,
         purpose=INVITE,
         email=address,
@@ -107,8 +115,8 @@ async def invite(
     )
     queue_mail(
         db,
-        identity,
-        messages.invitation(
+        identity.mail,
+        email_links.invitation(
             identity.settings,
             address,
             issued.token,
@@ -138,9 +146,9 @@ async def revoke_invitation(
     invitation = (
         await db.execute(_invitations_of(principal).where(EmailToken.id == invitation_id))
     ).scalar_one_or_none()
-    if invitation is None or email_tokens.refusal(invitation, now) is not None:
+    if invitation is None or email_links.refusal(invitation, now) is not None:
         raise NotFound("No such pending invitation.")
-    if not await email_tokens.claim(db, invitation, now):
+    if not await email_links.claim(db, invitation, now):
         raise NotFound("No such pending invitation.")
     record_event(
         db,
@@ -200,9 +208,9 @@ async def accept_invitation(
     Returns the organisation and the role granted.
     """
     now = datetime.now(UTC)
-    record = await email_tokens.find(db, INVITE, token)
+    record = await email_links.find(db, INVITE, token)
     org = await db.get(Organisation, record.org_id) if record and record.org_id else None
-    reason = email_tokens.refusal(record, now)
+    reason = email_links.refusal(record, now)
     if (
         record is not None
         and reason is None
@@ -224,7 +232,7 @@ async def accept_invitation(
 
     user = await find_user_by_email(db, record.email)
     if user is None:
-        user = await orgs.create_user(
+        user = await accounts.create_user(
             db,
             identity,
             email=record.email,
@@ -251,7 +259,7 @@ async def accept_invitation(
     actor = OrgPrincipal(kind="user", id=user.id, org_id=org.id, permissions=frozenset())
     if await _is_member(db, actor, user.email):
         raise Conflict("You are already a member of this organisation.")
-    if not await email_tokens.claim(db, record, now):
+    if not await email_links.claim(db, record, now):
         raise InvalidEmailToken
     await orgs.add_member(db, meta, actor, org.id, user, record.role)
     record_event(

@@ -1,4 +1,4 @@
-"""The caller's organisation: members, roles, API keys and sessions."""
+"""The caller's organisation under /v1/org: its policy, members, roles and sessions."""
 
 from __future__ import annotations
 
@@ -7,18 +7,16 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, status
 
-from assay.api_keys import service as api_keys
-from assay.api_keys.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyView
 from assay.audit.service import RequestMeta
-from assay.auth import service
-from assay.auth.context import IdentityContext
-from assay.auth.deps import identity_of, require
+from assay.auth import service as auth
+from assay.auth.deps import Identity, require
 from assay.auth.schemas import SessionView
 from assay.core.db import DbSession
 from assay.core.errors import ValidationFailed
 from assay.core.permissions import Permission
 from assay.core.principal import OrgPrincipal
 from assay.http.rate_limit import RateLimitManagement
+from assay.orgs import members
 from assay.orgs import service as orgs
 from assay.orgs.schemas import (
     MemberUpdate,
@@ -32,11 +30,10 @@ from assay.orgs.schemas import (
 
 router = APIRouter(prefix="/v1/org", tags=["organisation"])
 
-Identity = Annotated[IdentityContext, Depends(identity_of)]
+
 CanReadMembers = Annotated[OrgPrincipal, Depends(require(Permission.MEMBERS_READ))]
 CanManageMembers = Annotated[OrgPrincipal, Depends(require(Permission.MEMBERS_MANAGE))]
 CanManageRoles = Annotated[OrgPrincipal, Depends(require(Permission.ROLES_MANAGE))]
-CanManageKeys = Annotated[OrgPrincipal, Depends(require(Permission.KEYS_MANAGE))]
 CanManageSessions = Annotated[OrgPrincipal, Depends(require(Permission.SESSIONS_MANAGE))]
 CanManageOrg = Annotated[OrgPrincipal, Depends(require(Permission.ORG_MANAGE))]
 
@@ -94,7 +91,7 @@ async def list_members(
             role=membership.role,
             joined_at=membership.created_at,
         )
-        for membership, user in await orgs.list_members(db, principal)
+        for membership, user in await members.list_members(db, principal)
     ]
 
 
@@ -108,11 +105,9 @@ async def change_role(
     db: DbSession,
     identity: Identity,
 ) -> MemberView:
-    membership = await orgs.change_member_role(
+    membership, user = await members.change_member_role(
         db, identity, RequestMeta.of(request), principal, user_id, body.role
     )
-    members = {m.user_id: (m, u) for m, u in await orgs.list_members(db, principal)}
-    _, user = members[membership.user_id]
     return MemberView(
         user_id=user.id,
         email=user.email,
@@ -135,7 +130,7 @@ async def remove_member(
     db: DbSession,
     identity: Identity,
 ) -> None:
-    await orgs.remove_member(db, identity, RequestMeta.of(request), principal, user_id)
+    await members.remove_member(db, identity, RequestMeta.of(request), principal, user_id)
 
 
 @router.post(
@@ -149,7 +144,7 @@ async def unlock_member(
     _limit: RateLimitManagement,
     db: DbSession,
 ) -> UnlockedView:
-    before = await orgs.unlock_member(db, RequestMeta.of(request), principal, user_id)
+    before = await members.unlock_member(db, RequestMeta.of(request), principal, user_id)
     locked = before["hard_locked"] or before["password_locked"] or before["otp_locked"]
     return UnlockedView(user_id=user_id, was_locked=bool(locked))
 
@@ -160,7 +155,7 @@ async def list_roles(
 ) -> list[RoleView]:
     return [
         RoleView(name=name, permissions=perms, builtin=builtin)
-        for name, perms, builtin in await orgs.list_roles(db, principal)
+        for name, perms, builtin in await members.list_roles(db, principal)
     ]
 
 
@@ -172,7 +167,7 @@ async def create_role(
     _limit: RateLimitManagement,
     db: DbSession,
 ) -> RoleView:
-    role = await orgs.create_role(
+    role = await members.create_role(
         db,
         RequestMeta.of(request),
         principal,
@@ -183,69 +178,13 @@ async def create_role(
     return RoleView(name=role.name, permissions=role.permissions, builtin=False)
 
 
-@router.get("/api-keys", summary="API keys of this organisation")
-async def list_keys(
-    principal: CanManageKeys, _limit: RateLimitManagement, db: DbSession
-) -> list[ApiKeyView]:
-    return [
-        ApiKeyView.model_validate(key, from_attributes=True)
-        for key in await api_keys.list_api_keys(db, principal)
-    ]
-
-
-@router.post(
-    "/api-keys",
-    status_code=status.HTTP_201_CREATED,
-    summary="Create an API key (the key is shown once)",
-)
-async def create_key(
-    body: ApiKeyCreate,
-    request: Request,
-    principal: CanManageKeys,
-    _limit: RateLimitManagement,
-    db: DbSession,
-    identity: Identity,
-) -> ApiKeyCreated:
-    created = await api_keys.create_api_key(
-        db,
-        identity,
-        RequestMeta.of(request),
-        principal,
-        name=body.name,
-        scopes=body.scopes,
-        expires_at=body.expires_at,
-        allowed_cidrs=body.allowed_cidrs,
-        signing_required=body.signing_required,
-    )
-    view = ApiKeyView.model_validate(created.record, from_attributes=True)
-    return ApiKeyCreated(
-        **view.model_dump(), key=created.plaintext, signing_secret=created.signing_secret
-    )
-
-
-@router.delete(
-    "/api-keys/{key_id}",
-    status_code=status.HTTP_204_NO_CONTENT,
-    summary="Revoke an API key (effective on the next request)",
-)
-async def revoke_key(
-    key_id: uuid.UUID,
-    request: Request,
-    principal: CanManageKeys,
-    _limit: RateLimitManagement,
-    db: DbSession,
-    identity: Identity,
-) -> None:
-    await api_keys.revoke_api_key(db, identity, RequestMeta.of(request), principal, key_id)
-
-
 @router.get("/sessions", summary="Active sessions in this organisation")
 async def list_sessions(
     principal: CanManageSessions, _limit: RateLimitManagement, db: DbSession
 ) -> list[SessionView]:
     return [
         SessionView.model_validate(s, from_attributes=True)
-        for s in await service.org_sessions(db, principal)
+        for s in await auth.org_sessions(db, principal)
     ]
 
 
@@ -262,4 +201,4 @@ async def end_session(
     db: DbSession,
     identity: Identity,
 ) -> None:
-    await service.end_member_session(db, identity, RequestMeta.of(request), principal, session_id)
+    await auth.end_member_session(db, identity, RequestMeta.of(request), principal, session_id)

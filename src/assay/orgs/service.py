@@ -10,26 +10,26 @@ from datetime import UTC, datetime
 from typing import Any
 
 from limits import parse_many
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from assay.accounts.models import User
-from assay.api_keys import service as api_keys
 from assay.api_keys.models import ApiKey
 from assay.audit.service import RequestMeta, record_event
-from assay.auth.context import IdentityContext
-from assay.auth.lockout import lock_state, record_unlock
-from assay.auth.lockout import unlock as clear_locks
+from assay.auth.deps import IdentityContext
 from assay.auth.models import AuthSession
-from assay.auth.service import end_sessions, normalise_email
+from assay.auth.sessions import end_sessions
 from assay.core.after_commit import after_commit
-from assay.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from assay.core.permissions import ALL_PERMISSIONS, BUILTIN_ROLES, OWNER_ROLE
-from assay.core.principal import FULL_SCOPE, MFA_ENROLMENT_SCOPE, OrgPrincipal, Principal
+from assay.core.errors import Conflict, NotFound, ValidationFailed
+from assay.core.permissions import BUILTIN_ROLES
+from assay.core.principal import FULL_SCOPE, MFA_ENROLMENT_SCOPE, Principal
 from assay.core.tenancy import OrganisationScope, scoped
 from assay.orgs.models import CustomRole, Membership, Organisation
+from assay.orgs.quotas import DatabaseQuotaOverrides
 
 _SLUG = re.compile(r"[^a-z0-9]+")
+
+
 MAX_PASSWORD_LENGTH_SETTING = 128
 
 
@@ -42,9 +42,6 @@ def _invalid(field: str, code: str, message: str, detail: str | None = None) -> 
     return ValidationFailed(
         detail or message, errors=[{"field": field, "code": code, "message": message}]
     )
-
-
-# --- platform administration ----------------------------------------------------------
 
 
 async def create_organisation(
@@ -180,7 +177,7 @@ def check_quota(quota: str, field: str = "scoring_quota") -> str:
 
 async def set_scoring_quota(
     db: AsyncSession,
-    identity: IdentityContext,
+    quotas: DatabaseQuotaOverrides | None,
     meta: RequestMeta,
     actor: Principal,
     org_id: uuid.UUID,
@@ -188,8 +185,9 @@ async def set_scoring_quota(
 ) -> Organisation:
     """Set (or, with None, clear) an organisation's scoring quota; a security event.
 
-    This process applies it once the change commits; the others within
-    `org_quota_cache_seconds`.
+    This process applies it once the change commits (through `quotas`, the copy the
+    rate limiter reads); the others, and every process when `quotas` is None (the CLI),
+    within `org_quota_cache_seconds`.
     """
     org = await get_organisation(db, org_id)
     value = check_quota(quota) if quota is not None else None
@@ -205,11 +203,25 @@ async def set_scoring_quota(
         target_id=org.id,
         details={"before": before, "after": value},
     )
-    after_commit(db, identity.quotas.invalidate)
+    if quotas is not None:
+        after_commit(db, quotas.invalidate)
     return org
 
 
-# --- the organisation's own policy ----------------------------------------------------
+async def update_organisation(
+    db: AsyncSession,
+    quotas: DatabaseQuotaOverrides | None,
+    meta: RequestMeta,
+    actor: Principal,
+    org_id: uuid.UUID,
+    changes: Mapping[str, Any],
+) -> Organisation:
+    """A platform administrator's change (PATCH semantics): today, the scoring quota."""
+    org = await get_organisation(db, org_id)
+    if "scoring_quota" in changes:
+        org = await set_scoring_quota(db, quotas, meta, actor, org_id, changes["scoring_quota"])
+    return org
+
 
 POLICY_FIELDS = ("name", "mfa_required", "mfa_required_roles", "min_password_length")
 
@@ -341,206 +353,6 @@ async def _restrict_to_enrolment(
     identity.authenticator.forget_sessions(db, [s.id for s in sessions])
 
 
-# --- members --------------------------------------------------------------------------
-
-
-async def permissions_of_role(
-    db: AsyncSession, principal: OrgPrincipal, role: str
-) -> frozenset[str]:
-    builtin = BUILTIN_ROLES.get(role)
-    if builtin is not None:
-        return builtin
-    custom = (
-        await db.execute(scoped(principal, CustomRole).where(CustomRole.name == role))
-    ).scalar_one_or_none()
-    if custom is None:
-        raise ValidationFailed(
-            f"There is no role named '{role}'.",
-            errors=[{"field": "role", "code": "unknown_role", "message": "no such role"}],
-        )
-    return frozenset(custom.permissions)
-
-
-async def list_members(db: AsyncSession, principal: OrgPrincipal) -> list[tuple[Membership, User]]:
-    statement = (
-        scoped(principal, Membership)
-        .add_columns(User)
-        .join(User, User.id == Membership.user_id)
-        .order_by(User.email)
-    )
-    rows = await db.execute(statement)
-    return [(row[0], row[1]) for row in rows.all()]
-
-
-async def _membership(db: AsyncSession, principal: OrgPrincipal, user_id: uuid.UUID) -> Membership:
-    membership = (
-        await db.execute(scoped(principal, Membership).where(Membership.user_id == user_id))
-    ).scalar_one_or_none()
-    if membership is None:
-        raise NotFound("No such member.")
-    return membership
-
-
-async def _owner_count(db: AsyncSession, principal: OrgPrincipal) -> int:
-    statement = scoped(principal, Membership).where(Membership.role == OWNER_ROLE)
-    count = await db.execute(select(func.count()).select_from(statement.subquery()))
-    return int(count.scalar_one())
-
-
-async def _require_authority_over(
-    db: AsyncSession, principal: OrgPrincipal, membership: Membership, what: str
-) -> None:
-    """Only someone holding every permission of a member's role may act on that member.
-
-    Without this an admin could demote or remove an owner, or any member whose role
-    holds more than theirs.
-    """
-    target = BUILTIN_ROLES.get(membership.role)
-    if target is None:
-        custom = (
-            await db.execute(
-                scoped(principal, CustomRole).where(CustomRole.name == membership.role)
-            )
-        ).scalar_one_or_none()
-        target = frozenset(custom.permissions) if custom else frozenset()
-    if not target <= principal.permissions:
-        raise Forbidden(
-            f"You cannot {what} a member whose role ('{membership.role}') has permissions "
-            "you do not have."
-        )
-
-
-async def _member_sessions(
-    db: AsyncSession, principal: OrgPrincipal, user_id: uuid.UUID
-) -> list[AuthSession]:
-    statement = scoped(principal, AuthSession).where(
-        AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None)
-    )
-    return list((await db.execute(statement)).scalars())
-
-
-async def change_member_role(
-    db: AsyncSession,
-    identity: IdentityContext,
-    meta: RequestMeta,
-    principal: OrgPrincipal,
-    user_id: uuid.UUID,
-    role: str,
-) -> Membership:
-    membership = await _membership(db, principal, user_id)
-    granted = await permissions_of_role(db, principal, role)
-    if not granted <= principal.permissions:
-        raise ValidationFailed(
-            "You cannot grant a role with permissions you do not have.",
-            errors=[{"field": "role", "code": "role_exceeds_yours", "message": "exceeds yours"}],
-        )
-    await _require_authority_over(db, principal, membership, "change the role of")
-    before = membership.role
-    if before == OWNER_ROLE and role != OWNER_ROLE and await _owner_count(db, principal) <= 1:
-        raise Conflict("The last owner cannot be demoted; make someone else owner first.")
-    if before == role:
-        return membership
-    membership.role = role
-    await db.flush()
-    sessions = await _member_sessions(db, principal, user_id)
-    # A console session gets a new id at every privilege change: it ends, and the member
-    # signs in again. Token sessions keep going with the new role from their next request,
-    # reaching only MFA enrolment if the new role needs MFA the member has not set up.
-    await end_sessions(db, identity, [s for s in sessions if s.kind == "console"], "role_changed")
-    tokens = [s for s in sessions if s.kind != "console"]
-    restricted = 0
-    if await _lacks_mfa_required_of(db, principal, user_id, role):
-        for session in tokens:
-            if session.scope == FULL_SCOPE:
-                session.scope = MFA_ENROLMENT_SCOPE
-                restricted += 1
-        await db.flush()
-    identity.authenticator.forget_sessions(db, [s.id for s in tokens])
-    await api_keys.revoke_keys_of_creator(
-        db,
-        identity,
-        meta,
-        principal,
-        user_id,
-        reason="creator_role_changed",
-        still_allowed=granted,
-    )
-    record_event(
-        db,
-        meta,
-        action="member.role_changed",
-        actor=principal,
-        target_kind="user",
-        target_id=user_id,
-        details={"before": before, "after": role, "sessions_restricted": restricted},
-    )
-    return membership
-
-
-async def _lacks_mfa_required_of(
-    db: AsyncSession, principal: OrgPrincipal, user_id: uuid.UUID, role: str
-) -> bool:
-    """Whether the organisation requires MFA of `role` and the member has none."""
-    org = await db.get_one(Organisation, principal.org_id)
-    if not _mfa_applies(org.mfa_required, org.mfa_required_roles or [], role):
-        return False
-    user = await db.get_one(User, user_id)
-    return not user.mfa_enabled
-
-
-async def remove_member(
-    db: AsyncSession,
-    identity: IdentityContext,
-    meta: RequestMeta,
-    principal: OrgPrincipal,
-    user_id: uuid.UUID,
-) -> None:
-    membership = await _membership(db, principal, user_id)
-    await _require_authority_over(db, principal, membership, "remove")
-    if membership.role == OWNER_ROLE and await _owner_count(db, principal) <= 1:
-        raise Conflict("The last owner cannot be removed.")
-    role = membership.role
-    await db.delete(membership)
-    await end_sessions(
-        db, identity, await _member_sessions(db, principal, user_id), "membership_removed"
-    )
-    # A key never outlives its creator's place in the organisation.
-    await api_keys.revoke_keys_of_creator(
-        db, identity, meta, principal, user_id, reason="creator_removed"
-    )
-    record_event(
-        db,
-        meta,
-        action="member.removed",
-        actor=principal,
-        target_kind="user",
-        target_id=user_id,
-        details={"before": role, "after": None},
-    )
-
-
-async def unlock_member(
-    db: AsyncSession,
-    meta: RequestMeta,
-    principal: OrgPrincipal,
-    user_id: uuid.UUID,
-) -> dict[str, Any]:
-    """Clear a member's failure counters and locks (a hard lock too); returns what was locked.
-
-    A platform administrator's account is unlocked only by an operator (`assay admin
-    unlock`), never from inside an organisation.
-    """
-    membership = await _membership(db, principal, user_id)
-    await _require_authority_over(db, principal, membership, "unlock")
-    user = await db.get_one(User, user_id)
-    if user.is_platform_admin:
-        raise Forbidden("A platform administrator is unlocked by an operator: assay admin unlock.")
-    before = lock_state(user, datetime.now(UTC))
-    clear_locks(user)
-    record_unlock(db, meta, user, before, by="org_admin", actor=principal)
-    return before
-
-
 async def add_member(
     db: AsyncSession,
     meta: RequestMeta,
@@ -563,100 +375,3 @@ async def add_member(
         details={"before": None, "after": role},
     )
     return membership
-
-
-# --- custom roles ---------------------------------------------------------------------
-
-
-async def list_roles(
-    db: AsyncSession, principal: OrgPrincipal
-) -> list[tuple[str, list[str], bool]]:
-    roles = [(name, sorted(perms), True) for name, perms in BUILTIN_ROLES.items()]
-    custom = (await db.execute(scoped(principal, CustomRole).order_by(CustomRole.name))).scalars()
-    roles.extend((role.name, sorted(role.permissions), False) for role in custom)
-    return roles
-
-
-async def create_role(
-    db: AsyncSession,
-    meta: RequestMeta,
-    principal: OrgPrincipal,
-    *,
-    name: str,
-    description: str,
-    permissions: list[str],
-) -> CustomRole:
-    unknown = sorted(set(permissions) - ALL_PERMISSIONS)
-    if unknown:
-        raise ValidationFailed(
-            "Unknown permissions.",
-            errors=[
-                {
-                    "field": "permissions",
-                    "code": "unknown_permission",
-                    "message": ", ".join(unknown),
-                }
-            ],
-        )
-    if name in BUILTIN_ROLES:
-        raise Conflict(f"'{name}' is a built-in role.")
-    existing = await db.execute(scoped(principal, CustomRole).where(CustomRole.name == name))
-    if existing.first() is not None:
-        raise Conflict(f"A role named '{name}' exists.")
-    role = CustomRole(
-        org_id=principal.org_id,
-        name=name,
-        description=description,
-        permissions=sorted(set(permissions)),
-    )
-    db.add(role)
-    await db.flush()
-    record_event(
-        db,
-        meta,
-        action="role.created",
-        actor=principal,
-        target_kind="role",
-        target_id=role.id,
-        details={"name": name, "permissions": role.permissions},
-    )
-    return role
-
-
-# --- users (CLI and invitations) ------------------------------------------------------
-
-
-async def create_user(
-    db: AsyncSession,
-    identity: IdentityContext,
-    *,
-    email: str,
-    password: str,
-    display_name: str = "",
-    is_platform_admin: bool = False,
-    must_change_password: bool = False,
-    verified: bool = True,
-    check_policy: bool = True,
-    extra_context: list[str] | None = None,
-) -> User:
-    from assay.auth.service import check_new_password
-
-    address = normalise_email(email)
-    if (await db.execute(select(User.id).where(User.email == address))).first() is not None:
-        raise Conflict("A user with that email exists.")
-    user = User(
-        email=address,
-        display_name=display_name,
-        is_platform_admin=is_platform_admin,
-        must_change_password=must_change_password,
-        email_verified_at=datetime.now(UTC) if verified else None,
-    )
-    if check_policy:
-        await check_new_password(
-            db, identity, user, password, field="password", extra_context=extra_context
-        )
-    user.password_hash = await identity.passwords.hash(password)
-    user.password_changed_at = datetime.now(UTC)
-    db.add(user)
-    await db.flush()
-    return user

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from assay.audit.service import CLI
-from assay.auth.context import IdentityContext
+from assay.auth.deps import IdentityContext
 from assay.cli_support import run_with_identity
 from assay.core.errors import NotFound
 from assay.core.principal import PLATFORM, platform_in

@@ -22,19 +22,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from assay.accounts.models import User
 from assay.audit.service import RequestMeta, record_event
-from assay.auth.context import IdentityContext
-from assay.auth.models import UserIdentity
-from assay.auth.service import (
-    MfaChallenge,
-    TokenPair,
-    _finish_sign_in,
-    choose_org,
-    find_user_by_email,
-    normalise_email,
-)
-from assay.auth.sso.oidc import OidcError, new_pkce
-from assay.auth.tokens import new_opaque_token
-from assay.core.crypto import token_digest
+from assay.auth.deps import IdentityContext
+from assay.auth.service import find_user_by_email, normalise_email
+from assay.auth.sessions import MfaChallenge, TokenPair, choose_org, finish_sign_in
+from assay.core.crypto import new_opaque_token, token_digest
 from assay.core.errors import DependencyUnavailable, NotFound, Unauthorized
 from assay.core.logging import get_logger
 from assay.core.permissions import BUILTIN_ROLES
@@ -42,6 +33,8 @@ from assay.core.principal import PLATFORM
 from assay.orgs import service as orgs
 from assay.orgs.models import Organisation
 from assay.settings import OidcProvider, Settings
+from assay.sso.models import UserIdentity
+from assay.sso.oidc import OidcClient, OidcError, new_pkce
 
 log = get_logger("assay.sso")
 
@@ -132,6 +125,7 @@ def _failure(
 async def begin(
     db: AsyncSession,
     identity: IdentityContext,
+    oidc: OidcClient,
     meta: RequestMeta,
     provider_name: str,
     *,
@@ -141,7 +135,7 @@ async def begin(
     settings = identity.settings
     provider = find_provider(settings, provider_name)
     try:
-        metadata = await identity.oidc.metadata(provider)
+        metadata = await oidc.metadata(provider)
     except OidcError as exc:
         _failure(db, meta, provider, exc, "start")
         raise SsoProviderUnavailable from None
@@ -158,7 +152,7 @@ async def begin(
     await identity.cache.set(
         _STATE_PREFIX + token_digest(state), json.dumps(record).encode(), ttl_seconds=ttl
     )
-    location = identity.oidc.authorization_url(
+    location = oidc.authorization_url(
         provider,
         metadata,
         redirect_uri=redirect_uri(settings, provider),
@@ -172,6 +166,7 @@ async def begin(
 async def complete(
     db: AsyncSession,
     identity: IdentityContext,
+    oidc: OidcClient,
     meta: RequestMeta,
     provider_name: str,
     *,
@@ -186,6 +181,7 @@ async def complete(
         return await _complete(
             db,
             identity,
+            oidc,
             meta,
             provider,
             code=code,
@@ -218,6 +214,7 @@ async def _take_state(identity: IdentityContext, state: str) -> dict[str, Any]:
 async def _complete(
     db: AsyncSession,
     identity: IdentityContext,
+    oidc: OidcClient,
     meta: RequestMeta,
     provider: OidcProvider,
     *,
@@ -237,13 +234,13 @@ async def _complete(
         raise OidcError("state_cookie_missing")
     if not hmac.compare_digest(token_digest(binding), str(record.get("binding"))):
         raise OidcError("state_cookie_mismatch")
-    id_token = await identity.oidc.exchange_code(
+    id_token = await oidc.exchange_code(
         provider,
         code=code,
         redirect_uri=redirect_uri(identity.settings, provider),
         verifier=str(record["verifier"]),
     )
-    claims = await identity.oidc.verify_id_token(provider, id_token, nonce=str(record["nonce"]))
+    claims = await oidc.verify_id_token(provider, id_token, nonce=str(record["nonce"]))
     cookie = new_opaque_token() if record.get("session") == "console" else None
     result = await _sign_in(db, identity, meta, provider, claims, cookie)
     return SsoOutcome(result=result, console_cookie=cookie)
@@ -384,6 +381,6 @@ async def _sign_in(
         details={"provider": provider.name, "user": how},
     )
     # The password login's last step: MFA challenge, enrolment-only scope, or tokens.
-    return await _finish_sign_in(
+    return await finish_sign_in(
         db, identity, user, org, role, meta, second_factor_done=False, cookie=cookie
     )

@@ -4,22 +4,20 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import RedirectResponse
 
 from assay.audit.service import RequestMeta
-from assay.auth.context import IdentityContext
-from assay.auth.deps import identity_of
-from assay.auth.routes import _console, _set_session_cookie, _tokens
+from assay.auth.deps import Identity, IdentityContext, session_answer
 from assay.auth.schemas import ConsoleSessionResponse, MfaChallengeResponse, TokenResponse
 from assay.auth.service import MfaChallenge
-from assay.auth.sso import service as sso
 from assay.core.db import DbSession
 from assay.http.rate_limit import RateLimitAuth
+from assay.sso import service as sso
+from assay.sso.deps import Oidc
 
 router = APIRouter(prefix="/v1/auth/sso", tags=["auth"])
 
-Identity = Annotated[IdentityContext, Depends(identity_of)]
 ProviderName = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9-]{0,31}$")]
 CallbackValue = Annotated[str | None, Query(max_length=2048)]
 
@@ -51,10 +49,13 @@ async def start_sso(
     request: Request,
     db: DbSession,
     identity: Identity,
+    oidc: Oidc,
     _limit: RateLimitAuth,
     session: Literal["token", "console"] = "token",
 ) -> Response:
-    started = await sso.begin(db, identity, RequestMeta.of(request), provider, session_mode=session)
+    started = await sso.begin(
+        db, identity, oidc, RequestMeta.of(request), provider, session_mode=session
+    )
     response = RedirectResponse(started.location, status_code=302)
     response.headers["cache-control"] = "no-store"
     # Lax, not Strict: the way back is a top-level navigation from the provider's site,
@@ -85,6 +86,7 @@ async def sso_callback(
     response: Response,
     db: DbSession,
     identity: Identity,
+    oidc: Oidc,
     _limit: RateLimitAuth,
     code: CallbackValue = None,
     state: CallbackValue = None,
@@ -93,6 +95,7 @@ async def sso_callback(
     outcome = await sso.complete(
         db,
         identity,
+        oidc,
         RequestMeta.of(request),
         provider,
         code=code,
@@ -111,7 +114,4 @@ async def sso_callback(
     result = outcome.result
     if isinstance(result, MfaChallenge):
         return MfaChallengeResponse(challenge=result.challenge, expires_in=result.expires_in)
-    if outcome.console_cookie is not None:
-        _set_session_cookie(response, identity, outcome.console_cookie)
-        return _console(identity, result)
-    return _tokens(result)
+    return session_answer(response, identity, result, outcome.console_cookie)

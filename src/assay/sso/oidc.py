@@ -1,6 +1,6 @@
 """OpenID Connect relying party: discovery, keys, code exchange and ID token checks.
 
-Protocol only. Who may sign in, and as whom, is decided in `assay.auth.sso.service`.
+Protocol only. Who may sign in, and as whom, is decided in `assay.sso.service`.
 Every outbound call goes to an endpoint of a configured issuer, over TLS (plain http
 only to loopback outside production), without following redirects, with a timeout
 and a size limit, after the destination's addresses have been checked.
