@@ -8,6 +8,9 @@ an unwritable data directory. `describe_failure` turns each into one line naming
 from __future__ import annotations
 
 import asyncio
+import secrets
+import string
+import sys
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -178,3 +181,19 @@ def run_with_identity(action: Callable[[AsyncSession, IdentityContext], Awaitabl
             prefix = f"{field}: " if field else ""
             typer.echo(f"  - {prefix}{error.get('message')}", err=True)
         raise typer.Exit(1) from None
+
+
+_GENERATED_ALPHABET = string.ascii_letters + string.digits
+_GENERATED_LENGTH = 24
+
+
+def _generated_password() -> str:
+    return "".join(secrets.choice(_GENERATED_ALPHABET) for _ in range(_GENERATED_LENGTH))
+
+
+def read_password(generate: bool) -> str:
+    if generate:
+        return _generated_password()
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\n")
+    return str(typer.prompt("Password", hide_input=True, confirmation_prompt=True))

@@ -5,7 +5,7 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from assay.auth.credentials.passwords import Passwords, password_violations
+from assay.auth.passwords import Passwords, password_violations
 from assay.settings import Settings
 from tests.support.identity import Member, bearer, login, strong_password
 

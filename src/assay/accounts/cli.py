@@ -3,9 +3,7 @@ credentials anywhere; `assay admin create` and `assay admin org` are in orgs.cli
 
 from __future__ import annotations
 
-import secrets
 import string
-import sys
 from datetime import UTC, datetime
 from typing import Annotated, TypeVar
 
@@ -15,13 +13,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from assay.accounts.models import User
 from assay.api_keys import service as api_keys
 from assay.audit.service import CLI, record_event
-from assay.auth.credentials.lockout import lock_state, record_unlock
-from assay.auth.credentials.lockout import unlock as unlock_user
-from assay.auth.credentials.users import find_user_by_email, set_password
 from assay.auth.deps import IdentityContext
 from assay.auth.models import AuthSession
-from assay.auth.sessions import end_sessions
-from assay.cli_support import run_with_identity
+from assay.auth.service import (
+    check_new_password,
+    end_sessions,
+    find_user_by_email,
+    lock_state,
+    record_unlock,
+    set_password,
+)
+from assay.auth.service import unlock as unlock_user
+from assay.cli_support import read_password, run_with_identity
 from assay.core.principal import PLATFORM
 
 admin_app = typer.Typer(no_args_is_help=True, help="Manage administrators and users.")
@@ -34,18 +37,6 @@ _GENERATED_ALPHABET = string.ascii_letters + string.digits
 
 
 _GENERATED_LENGTH = 24
-
-
-def _generated_password() -> str:
-    return "".join(secrets.choice(_GENERATED_ALPHABET) for _ in range(_GENERATED_LENGTH))
-
-
-def read_password(generate: bool) -> str:
-    if generate:
-        return _generated_password()
-    if not sys.stdin.isatty():
-        return sys.stdin.readline().rstrip("\n")
-    return str(typer.prompt("Password", hide_input=True, confirmation_prompt=True))
 
 
 async def _user(db: AsyncSession, email: str) -> User:
@@ -67,8 +58,6 @@ def reset_password(
     async def action(db: AsyncSession, identity: IdentityContext) -> None:
         user = await _user(db, email)
         if not generate_password:
-            from assay.auth.credentials.users import check_new_password
-
             await check_new_password(db, identity, user, password, field="password")
         await set_password(db, identity, user, password)
         user.must_change_password = generate_password

@@ -21,8 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from assay.api_keys.models import ApiKey
 from assay.audit.service import RequestMeta, record_event
 from assay.auth.deps import IdentityContext
-from assay.auth.request_signing import signing_secret_aad
-from assay.auth.tokens import new_api_key
+from assay.auth.service import new_api_key, signing_secret_aad
 from assay.core.crypto import keyed_digest
 from assay.core.errors import Forbidden, NotFound, ValidationFailed
 from assay.core.principal import OrgPrincipal, Principal

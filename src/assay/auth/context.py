@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from assay.auth.authenticator import Authenticator
-from assay.auth.credentials.passwords import Passwords
+from assay.auth.passwords import Passwords
 from assay.auth.tokens import TokenSigner
 from assay.core.cache import Cache
 from assay.core.crypto import Keyring, derive_key

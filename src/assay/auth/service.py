@@ -43,6 +43,7 @@ from assay.auth.sessions import (
     user_sessions,
 )
 from assay.auth.signin import change_password
+from assay.auth.tokens import new_api_key
 
 __all__ = [
     "MfaChallenge",
@@ -64,6 +65,7 @@ __all__ = [
     "is_locked",
     "lock_state",
     "mfa_requirement",
+    "new_api_key",
     "normalise_email",
     "org_sessions",
     "record_unlock",

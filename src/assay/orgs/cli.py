@@ -9,10 +9,9 @@ import typer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from assay.accounts import service as accounts
-from assay.accounts.cli import read_password
 from assay.audit.service import CLI, record_event
 from assay.auth.deps import IdentityContext
-from assay.cli_support import run_with_identity
+from assay.cli_support import read_password, run_with_identity
 from assay.core.principal import PLATFORM
 from assay.orgs import service as orgs
 

@@ -12,11 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from assay.accounts.models import User
 from assay.api_keys import service as api_keys
 from assay.audit.service import RequestMeta, record_event
-from assay.auth.credentials.lockout import lock_state, record_unlock
-from assay.auth.credentials.lockout import unlock as clear_locks
 from assay.auth.deps import IdentityContext
 from assay.auth.models import AuthSession
-from assay.auth.sessions import end_sessions
+from assay.auth.service import end_sessions, lock_state, record_unlock
+from assay.auth.service import unlock as clear_locks
 from assay.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from assay.core.permissions import ALL_PERMISSIONS, BUILTIN_ROLES, OWNER_ROLE
 from assay.core.principal import FULL_SCOPE, MFA_ENROLMENT_SCOPE, OrgPrincipal

@@ -18,7 +18,7 @@ from assay.api_keys.models import ApiKey
 from assay.audit.service import RequestMeta, record_event
 from assay.auth.deps import IdentityContext
 from assay.auth.models import AuthSession
-from assay.auth.sessions import end_sessions
+from assay.auth.service import end_sessions
 from assay.core.after_commit import after_commit
 from assay.core.errors import Conflict, NotFound, ValidationFailed
 from assay.core.permissions import BUILTIN_ROLES

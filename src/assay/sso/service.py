@@ -23,8 +23,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from assay.accounts.models import User
 from assay.audit.service import RequestMeta, record_event
 from assay.auth.deps import IdentityContext
-from assay.auth.service import find_user_by_email, normalise_email
-from assay.auth.sessions import MfaChallenge, TokenPair, choose_org, finish_sign_in
+from assay.auth.service import (
+    MfaChallenge,
+    TokenPair,
+    choose_org,
+    find_user_by_email,
+    finish_sign_in,
+    normalise_email,
+)
 from assay.core.crypto import new_opaque_token, token_digest
 from assay.core.errors import DependencyUnavailable, NotFound, Unauthorized
 from assay.core.logging import get_logger

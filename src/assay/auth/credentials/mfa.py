@@ -6,7 +6,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 import pyotp
 import segno
@@ -15,13 +15,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from assay.accounts.models import User
 from assay.audit.service import RequestMeta, record_event
+from assay.auth.context import IdentityContext
 from assay.auth.models import BackupCode
 from assay.core.crypto import keyed_digest
 from assay.core.errors import Conflict, ValidationFailed
 from assay.core.principal import Principal
-
-if TYPE_CHECKING:
-    from assay.auth.context import IdentityContext
 
 ISSUER = "Assay"
 BACKUP_CODE_COUNT = 10

@@ -7,12 +7,12 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from assay.accounts.models import User
+from assay.accounts.models import PasswordHistory, User
 from assay.audit.service import RequestMeta, record_event
 from assay.auth.context import IdentityContext
 from assay.auth.credentials.lockout import count_failure, is_locked, register_success
-from assay.auth.credentials.passwords import PasswordPolicyError, password_violations
 from assay.auth.errors import IncorrectPassword
+from assay.auth.passwords import PasswordPolicyError, PasswordViolation, password_violations
 from assay.core.principal import (
     Principal,
 )
@@ -66,9 +66,6 @@ async def check_new_password(
         min_strength=settings.password_min_strength,
     )
     if not violations and settings.password_history_size > 0:
-        from assay.accounts.models import PasswordHistory
-        from assay.auth.credentials.passwords import PasswordViolation
-
         history = (
             await db.execute(
                 select(PasswordHistory.password_hash)
@@ -132,8 +129,6 @@ async def _min_length(db: AsyncSession, identity: IdentityContext, user: User) -
 async def set_password(
     db: AsyncSession, identity: IdentityContext, user: User, password: str
 ) -> None:
-    from assay.accounts.models import PasswordHistory
-
     # Whatever changed it (the user, a reset link, an operator), pending reset links die,
     # and so does a pending email change (it may be an intruder's).
     await email_links.void_pending(db, email_links.RESET, user.id)
