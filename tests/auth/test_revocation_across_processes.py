@@ -25,8 +25,8 @@ from typer.testing import CliRunner
 from assay.app import create_app
 from assay.audit.service import CLI
 from assay.auth import sessions as service
-from assay.auth.authenticator import api_key_cache_key, session_cache_key
 from assay.auth.models import AuthSession
+from assay.auth.principal_state import api_key_cache_key, session_cache_key
 from assay.cli import app as cli_app
 from assay.orgs import members
 from assay.settings import Settings

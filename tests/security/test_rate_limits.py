@@ -25,8 +25,8 @@ from assay.http.rate_limit import (
     RateLimiter,
     account_key,
     address_key,
-    declared_rate_classes,
 )
+from assay.http.route_charge import declared_rate_classes
 from assay.http.route_markers import dependency_calls
 from assay.settings import Settings
 

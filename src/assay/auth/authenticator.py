@@ -24,7 +24,6 @@ failure, and failures are counted and logged at most once per interval.
 from __future__ import annotations
 
 import base64
-import ipaddress
 import json
 import time
 import uuid
@@ -39,27 +38,46 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from assay.accounts.models import User
 from assay.api_keys.models import ApiKey
 from assay.auth.models import AuthSession
+from assay.auth.principal_state import (
+    address_allowed,
+    api_key_cache_key,
+    principal_from_session_state,
+    role_permissions,
+    session_cache_key,
+    session_state,
+)
 from assay.auth.tokens import ACCESS, InvalidToken, TokenSigner, parse_api_key
 from assay.core.after_commit import after_commit_await
 from assay.core.cache import CACHE_ERRORS, Cache
 from assay.core.crypto import derive_key, digests_equal, keyed_digest, token_digest
 from assay.core.errors import Unauthorized
 from assay.core.logging import get_logger
-from assay.core.permissions import BUILTIN_ROLES
-from assay.core.principal import OrgPrincipal, Principal, principal_for
+from assay.core.principal import OrgPrincipal, Principal
 from assay.core.tenancy import across_tenants
-from assay.orgs.models import CustomRole, Membership, Organisation
+from assay.orgs.models import Membership, Organisation
 from assay.settings import Settings
 
 log = get_logger("assay.authn")
+
+
 _REVOKED = b'{"revoked":true}'
+
+
 # "Reload me": the state changed (a role), but the credential is still good.
 _STALE = b'{"stale":true}'
+
+
 _LAST_USED_EVERY_SECONDS = 60.0
+
+
 # After a failed cache call, go straight to the database for this long rather than wait
 # for the cache's timeout on every request.
 CACHE_RETRY_SECONDS = 1.0
+
+
 CACHE_ERROR_LOG_INTERVAL_SECONDS = 10.0
+
+
 AUTH_CACHE_ERRORS = Counter(
     "assay_auth_cache_errors",
     "Authentication cache operations that failed (Redis unreachable), by operation: "
@@ -72,29 +90,6 @@ AUTH_CACHE_ERRORS = Counter(
 
 class NotAuthenticated(Unauthorized):
     title = "Authentication required"
-
-
-def session_cache_key(session_id: uuid.UUID | str) -> str:
-    return f"assay:auth:session:{session_id}"
-
-
-def api_key_cache_key(key_id: str) -> str:
-    return f"assay:auth:apikey:{key_id}"
-
-
-async def role_permissions(db: AsyncSession, org_id: uuid.UUID, role: str) -> frozenset[str]:
-    builtin = BUILTIN_ROLES.get(role)
-    if builtin is not None:
-        return builtin
-    custom = (
-        await db.execute(
-            across_tenants(
-                select(CustomRole).where(CustomRole.org_id == org_id, CustomRole.name == role),
-                "resolving the role of an authenticating principal",
-            )
-        )
-    ).scalar_one_or_none()
-    return frozenset(custom.permissions) if custom else frozenset()
 
 
 class Authenticator:
@@ -131,7 +126,7 @@ class Authenticator:
         state = await self._session_state(claims["sid"])
         if state is None or state["u"] != claims["sub"] or state["o"] != claims.get("org"):
             raise InvalidToken("The session has ended.")
-        return _principal_from_session_state(claims["sid"], state, "token")
+        return principal_from_session_state(claims["sid"], state, "token")
 
     async def from_session_cookie(self, cookie: str) -> Principal:
         digest = token_digest(cookie)
@@ -149,7 +144,7 @@ class Authenticator:
         state = await self._session_state(str(session_id))
         if state is None:
             raise InvalidToken("The session has ended.")
-        return _principal_from_session_state(str(session_id), state, "cookie")
+        return principal_from_session_state(str(session_id), state, "cookie")
 
     async def from_api_key(self, value: str, client_address: str | None) -> Principal:
         parts = parse_api_key(value)
@@ -162,7 +157,7 @@ class Authenticator:
             raise InvalidToken("The API key is not valid.")
         if state["exp"] is not None and state["exp"] <= time.time():
             raise InvalidToken("The API key has expired.")
-        if state["c"] and not _address_allowed(client_address, state["c"]):
+        if state["c"] and not address_allowed(client_address, state["c"]):
             raise InvalidToken("The API key is not valid from this address.")
         await self._touch_api_key(parts.key_id, client_address)
         return OrgPrincipal(
@@ -322,7 +317,7 @@ class Authenticator:
             ):
                 return None
             if org is None:
-                return _session_state(user, None, frozenset(), session.scope)
+                return session_state(user, None, frozenset(), session.scope)
             membership = (
                 await db.execute(
                     across_tenants(
@@ -348,7 +343,7 @@ class Authenticator:
                     )
                 )
                 await db.commit()
-        return _session_state(user, org.id, permissions, session.scope)
+        return session_state(user, org.id, permissions, session.scope)
 
     async def _api_key_state(self, key_id: str) -> dict[str, Any] | None:
         key = api_key_cache_key(key_id)
@@ -404,38 +399,3 @@ class Authenticator:
                 )
             )
             await db.commit()
-
-
-def _session_state(
-    user: User, org_id: uuid.UUID | None, permissions: frozenset[str], scope: str
-) -> dict[str, Any]:
-    return {
-        "u": str(user.id),
-        "o": str(org_id) if org_id else None,
-        "p": sorted(permissions),
-        "a": user.is_platform_admin,
-        "s": scope,
-    }
-
-
-def _principal_from_session_state(session_id: str, state: dict[str, Any], method: str) -> Principal:
-    return principal_for(
-        uuid.UUID(state["o"]) if state["o"] else None,
-        kind="user",
-        id=uuid.UUID(state["u"]),
-        permissions=frozenset(state["p"]),
-        session_id=uuid.UUID(session_id),
-        is_platform_admin=bool(state["a"]),
-        scope=state["s"],
-        auth_method="cookie" if method == "cookie" else "token",
-    )
-
-
-def _address_allowed(address: str | None, cidrs: list[str]) -> bool:
-    if address is None:
-        return False
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    return any(ip in ipaddress.ip_network(cidr, strict=False) for cidr in cidrs)

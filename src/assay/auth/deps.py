@@ -21,7 +21,7 @@ from assay.auth.sessions import TokenPair
 from assay.core.errors import Forbidden
 from assay.core.permissions import Permission
 from assay.core.principal import FULL_SCOPE, OrgPrincipal, Principal
-from assay.http.rate_limit import (
+from assay.http.route_charge import (
     default_limit_due,
     enforce_default_for_principal,
     establishes_principal,

@@ -28,12 +28,12 @@ import hashlib
 import ipaddress
 import time
 import unicodedata
-from collections.abc import Callable, Mapping, MutableMapping, Sequence
+from collections.abc import Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
-from enum import Enum, StrEnum
+from enum import StrEnum
 from functools import lru_cache
 from math import ceil
-from typing import Annotated, Any, Protocol, TypeVar, cast
+from typing import Annotated, Any, Protocol, cast
 
 from fastapi import Depends, Request
 from limits import RateLimitItem, parse_many
@@ -51,20 +51,30 @@ from assay.http.rate_limit_storage import (
     close_storage,
     create_redis_storage,
 )
-from assay.http.route_markers import RouteMarkerCache
 from assay.settings import Settings
 
 APPLIED_STATE_KEY = "rate_limit_applied"
+
+
 BUDGET_STATE_KEY = "rate_limit_budget"
+
+
 # After a storage failure, decide without it for this long instead of waiting for a
 # timeout on every request.
 STORAGE_RETRY_SECONDS = 1.0
+
+
 STORAGE_ERROR_LOG_INTERVAL_SECONDS = 10.0
+
+
 STORAGE_ERRORS = (StorageError, RedisError, OSError)
+
+
 # Liveness and readiness probes: orchestrators and load balancers call them every few
 # seconds from a few shared addresses; a 429 there would take a healthy process out of
 # rotation. They do no work a client could use to exhaust anything.
 EXEMPT_PATHS = frozenset({"/livez", "/readyz", "/v2/health/live", "/v2/health/ready"})
+
 
 log = get_logger("assay.ratelimit")
 
@@ -350,8 +360,14 @@ def rate_limit(rate_class: RateClass | str) -> RateLimitDependency:
 
 
 RateLimitAuth = Annotated[None, Depends(rate_limit(RateClass.AUTH))]
+
+
 RateLimitScoring = Annotated[None, Depends(rate_limit(RateClass.SCORING))]
+
+
 RateLimitManagement = Annotated[None, Depends(rate_limit(RateClass.MANAGEMENT))]
+
+
 RateLimitDefault = Annotated[None, Depends(rate_limit(RateClass.DEFAULT))]
 
 
@@ -359,81 +375,3 @@ async def limit_auth_account(request: Request, account: str) -> None:
     """Charge one attempt to `account` (the submitted user name or email) before checking
     its credentials, so rotating client addresses does not reset the budget."""
     await limiter_of(request).enforce_account(request.scope, account)
-
-
-class RouteCharge(Enum):
-    """How a route is charged when it declares no class of its own (decided once per route)."""
-
-    DECLARED = "declared"  # it declares a class: that dependency charges it
-    PRINCIPAL = "principal"  # the default class, by authentication, keyed by the principal
-    ANONYMOUS = "anonymous"  # the default class, by the router-wide dependency, by address
-    EXEMPT = "exempt"  # a probe (EXEMPT_PATHS): never limited
-
-
-F = TypeVar("F", bound=Callable[..., Any])
-_AUTHENTICATORS: list[Callable[..., Any]] = []
-
-
-def establishes_principal(dependency: F) -> F:
-    """Mark `dependency` as the one that establishes a request's principal.
-
-    A route that depends on it, directly or through another dependency, and declares no
-    class is charged the default class by it, keyed by the principal: it must end with
-    ``if default_limit_due(scope): await enforce_default_for_principal(request)``.
-    """
-    _AUTHENTICATORS.append(dependency)
-    return dependency
-
-
-def _route_charge_of(route: Any, calls: list[Callable[..., Any]]) -> RouteCharge:
-    if any(isinstance(call, RateLimitDependency) for call in calls):
-        return RouteCharge.DECLARED
-    if getattr(route, "path", None) in EXEMPT_PATHS:
-        return RouteCharge.EXEMPT
-    if any(call is known for call in calls for known in _AUTHENTICATORS):
-        return RouteCharge.PRINCIPAL
-    return RouteCharge.ANONYMOUS
-
-
-_route_charge = RouteMarkerCache(_route_charge_of, RouteCharge.ANONYMOUS)
-
-
-def route_charge(scope: Scope) -> RouteCharge:
-    """How the matched route is charged (ANONYMOUS before routing)."""
-    return _route_charge.value_for(scope)
-
-
-async def enforce_default_rate_limit(request: Request) -> None:
-    """Router-wide dependency: the default class for anonymous routes, by address.
-
-    Routes with a class of their own are charged by it; routes that authenticate, by
-    authentication once the principal is known (it runs after this dependency).
-    """
-    charge = _route_charge.value_for(request.scope)
-    if charge is RouteCharge.ANONYMOUS:
-        await limiter_of(request).enforce(request.scope, RateClass.DEFAULT)
-    elif charge is RouteCharge.EXEMPT:
-        # Decided: the middleware must not charge the response either.
-        request.scope.setdefault("state", {})[APPLIED_STATE_KEY] = True
-
-
-def default_limit_due(scope: Scope) -> bool:
-    """Whether authentication must charge the default class now: the route authenticates,
-    declares no class, and nothing charged this request yet. Synchronous and a dictionary
-    lookup on routes that declare a class (the scoring hot path)."""
-    return _route_charge.value_for(scope) is RouteCharge.PRINCIPAL and not scope["state"].get(
-        APPLIED_STATE_KEY
-    )
-
-
-async def enforce_default_for_principal(request: Request) -> None:
-    """The default class, keyed by the principal authentication has just put in the state."""
-    await limiter_of(request).enforce(request.scope, RateClass.DEFAULT)
-
-
-def declared_rate_classes(calls: Sequence[Any]) -> set[RateClass]:
-    """The classes a route's dependency callables charge (for structural tests)."""
-    classes = {call.rate_class for call in calls if isinstance(call, RateLimitDependency)}
-    if not classes and enforce_default_rate_limit in calls:
-        classes.add(RateClass.DEFAULT)
-    return classes

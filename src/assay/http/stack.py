@@ -33,8 +33,9 @@ from assay.http.docs import install_docs
 from assay.http.head import HeadMiddleware
 from assay.http.json_limits import JsonLimitsMiddleware
 from assay.http.openapi_problems import document_problem_responses
-from assay.http.rate_limit import QuotaOverrides, RateLimiter, enforce_default_rate_limit
+from assay.http.rate_limit import QuotaOverrides, RateLimiter
 from assay.http.rate_limit_middleware import RateLimitMiddleware
+from assay.http.route_charge import enforce_default_rate_limit
 from assay.http.security_headers import SecurityHeadersMiddleware
 from assay.http.server_errors import InternalErrorResponseMiddleware
 from assay.http.trusted_hosts import TrustedHostMiddleware, host_of_url
