@@ -124,7 +124,7 @@ async def test_a_password_change_voids_a_pending_email_change(
         json={"current_password": owner.password, "new_password": strong_password()},
         headers=bearer(token),
     )
-    assert changed.status_code == 200
+    assert changed.status_code == 204
     refused = await client.post("/v1/auth/email/verify", json={"token": link_token})
     assert refused.status_code == 400
     assert await _email_of(app, owner) == owner.email

@@ -79,10 +79,15 @@ async def update_me(body: MeUpdate, principal: Authenticated, db: DbSession) -> 
 @me_router.post(
     "/password",
     summary="Change my password (ends my other sessions)",
-    description="Needs the current password, counted like a sign-in. After a forced "
-    "change the restricted session is replaced: new tokens, or for a console session a "
-    "new cookie and CSRF token.",
-    responses={422: {"description": "Wrong current password, or the new one breaks a rule"}},
+    description="Needs the current password, counted like a sign-in. Answers 204: this "
+    "session goes on and every other one ends. After a forced change the restricted "
+    "session is replaced instead, and the answer is 200 with new tokens, or for a console "
+    "session a new cookie and CSRF token.",
+    response_model=TokenResponse | ConsoleSessionResponse,
+    responses={
+        204: {"description": "Changed; this session goes on, every other one has ended"},
+        422: {"description": "Wrong current password, or the new one breaks a rule"},
+    },
 )
 async def change_password(
     body: PasswordChangeRequest,
@@ -92,7 +97,7 @@ async def change_password(
     _limit: RateLimitAuth,
     db: DbSession,
     identity: Identity,
-) -> TokenResponse | ConsoleSessionResponse | None:
+) -> TokenResponse | ConsoleSessionResponse | Response:
     if principal.scope not in (PASSWORD_CHANGE_SCOPE, "full"):
         raise Forbidden("Finish MFA enrolment first.")
     user = await accounts.signed_in_user(db, principal)
@@ -109,7 +114,7 @@ async def change_password(
         cookie=cookie,
     )
     if pair is None:
-        return None
+        return Response(status_code=status.HTTP_204_NO_CONTENT)
     return session_answer(response, identity, pair, cookie)
 
 

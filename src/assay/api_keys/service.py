@@ -21,7 +21,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from assay.api_keys.models import ApiKey
 from assay.audit.service import RequestMeta, record_event
 from assay.auth.deps import IdentityContext
-from assay.auth.service import new_api_key, signing_secret_aad
+from assay.auth.service import (
+    check_grantable,
+    new_api_key,
+    require_authority_over,
+    signing_secret_aad,
+)
 from assay.core.crypto import keyed_digest
 from assay.core.errors import Forbidden, NotFound, ValidationFailed
 from assay.core.principal import OrgPrincipal, Principal
@@ -70,18 +75,13 @@ async def create_api_key(
     if principal.kind != "user":
         # A key minting keys would outlive every check on its creator.
         raise Forbidden("Only a signed-in user can create API keys, not another API key.")
-    beyond = sorted(set(scopes) - principal.permissions)
-    if beyond:
-        raise ValidationFailed(
-            "A key cannot hold permissions its creator does not have.",
-            errors=[
-                {
-                    "field": "scopes",
-                    "code": "scope_not_held",
-                    "message": f"not held by you: {', '.join(beyond)}",
-                }
-            ],
-        )
+    check_grantable(
+        principal,
+        scopes,
+        field="scopes",
+        code="scope_not_held",
+        detail="A key cannot hold permissions its creator does not have.",
+    )
     if expires_at is not None:
         expires_at = expires_at.astimezone(UTC)  # as stored, and as listed later
     if expires_at is not None and expires_at <= datetime.now(UTC):
@@ -143,6 +143,7 @@ async def revoke_api_key(
     ).scalar_one_or_none()
     if record is None:
         raise NotFound("No such API key.")
+    await require_authority_over(db, principal, record.created_by, "revoke a key of")
     if record.revoked_at is None:
         await _revoke(db, identity, meta, principal, [record], reason="revoked")
 

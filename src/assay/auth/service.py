@@ -8,6 +8,7 @@ that).
 
 from __future__ import annotations
 
+from assay.auth.authority import check_grantable, require_authority_over
 from assay.auth.credentials.lockout import (
     count_failure,
     is_locked,
@@ -51,6 +52,7 @@ __all__ = [
     "TokenPair",
     "begin_mfa_enrolment",
     "change_password",
+    "check_grantable",
     "check_new_password",
     "choose_org",
     "confirm_mfa_enrolment",
@@ -71,6 +73,7 @@ __all__ = [
     "record_unlock",
     "regenerate_backup_codes",
     "register_success",
+    "require_authority_over",
     "send_verification",
     "set_password",
     "signing_secret_aad",

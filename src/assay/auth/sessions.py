@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from assay.accounts.models import User
 from assay.audit.service import RequestMeta, record_event
+from assay.auth.authority import require_authority_over
 from assay.auth.context import IdentityContext
 from assay.auth.models import AuthSession, RefreshToken
 from assay.core.crypto import new_opaque_token, token_digest
@@ -239,6 +240,7 @@ async def end_member_session(
     ).scalar_one_or_none()
     if session is None:
         raise NotFound("No such session.")
+    await require_authority_over(db, principal, session.user_id, "end a session of")
     await end_sessions(db, identity, [session], "ended_by_admin")
     record_event(
         db,

@@ -21,13 +21,14 @@ from assay.audit.service import RequestMeta, record_event
 from assay.auth.deps import IdentityContext
 from assay.auth.errors import InvalidCredentials
 from assay.auth.service import (
+    check_grantable,
     count_failure,
     find_user_by_email,
     is_locked,
     normalise_email,
     register_success,
 )
-from assay.core.errors import Conflict, NotFound, ValidationFailed
+from assay.core.errors import Conflict, NotFound
 from assay.core.permissions import BUILTIN_ROLES
 from assay.core.principal import OrgPrincipal, Principal
 from assay.core.tenancy import HasOrganisation, scoped
@@ -72,11 +73,13 @@ async def create_invitation(
     """Invite `email` with `role` (no more than the inviter holds); mails the link."""
     org = await orgs.get_organisation(db, principal.org_id)
     granted = await members.permissions_of_role(db, principal, role)
-    if not granted <= principal.permissions:
-        raise ValidationFailed(
-            "You cannot offer a role with permissions you do not have.",
-            errors=[{"field": "role", "code": "role_exceeds_yours", "message": "exceeds yours"}],
-        )
+    check_grantable(
+        principal,
+        granted,
+        field="role",
+        code="role_exceeds_yours",
+        detail="You cannot offer a role with permissions you do not have.",
+    )
     return await invite(db, identity, meta, principal, org, email=email, role=role)
 
 

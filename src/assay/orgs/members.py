@@ -14,7 +14,13 @@ from assay.api_keys import service as api_keys
 from assay.audit.service import RequestMeta, record_event
 from assay.auth.deps import IdentityContext
 from assay.auth.models import AuthSession
-from assay.auth.service import end_sessions, lock_state, record_unlock
+from assay.auth.service import (
+    check_grantable,
+    end_sessions,
+    lock_state,
+    record_unlock,
+    require_authority_over,
+)
 from assay.auth.service import unlock as clear_locks
 from assay.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from assay.core.permissions import ALL_PERMISSIONS, BUILTIN_ROLES, OWNER_ROLE
@@ -67,29 +73,6 @@ async def _owner_count(db: AsyncSession, principal: OrgPrincipal) -> int:
     return int(count.scalar_one())
 
 
-async def _require_authority_over(
-    db: AsyncSession, principal: OrgPrincipal, membership: Membership, what: str
-) -> None:
-    """Only someone holding every permission of a member's role may act on that member.
-
-    Without this an admin could demote or remove an owner, or any member whose role
-    holds more than theirs.
-    """
-    target = BUILTIN_ROLES.get(membership.role)
-    if target is None:
-        custom = (
-            await db.execute(
-                scoped(principal, CustomRole).where(CustomRole.name == membership.role)
-            )
-        ).scalar_one_or_none()
-        target = frozenset(custom.permissions) if custom else frozenset()
-    if not target <= principal.permissions:
-        raise Forbidden(
-            f"You cannot {what} a member whose role ('{membership.role}') has permissions "
-            "you do not have."
-        )
-
-
 async def _member_sessions(
     db: AsyncSession, principal: OrgPrincipal, user_id: uuid.UUID
 ) -> list[AuthSession]:
@@ -110,12 +93,16 @@ async def change_member_role(
     """Give a member another role; returns the membership and the member."""
     membership = await _membership(db, principal, user_id)
     granted = await permissions_of_role(db, principal, role)
-    if not granted <= principal.permissions:
-        raise ValidationFailed(
-            "You cannot grant a role with permissions you do not have.",
-            errors=[{"field": "role", "code": "role_exceeds_yours", "message": "exceeds yours"}],
-        )
-    await _require_authority_over(db, principal, membership, "change the role of")
+    check_grantable(
+        principal,
+        granted,
+        field="role",
+        code="role_exceeds_yours",
+        detail="You cannot grant a role with permissions you do not have.",
+    )
+    await require_authority_over(
+        db, principal, membership.user_id, "change the role of", role=membership.role
+    )
     before = membership.role
     if before == OWNER_ROLE and role != OWNER_ROLE and await _owner_count(db, principal) <= 1:
         raise Conflict("The last owner cannot be demoted; make someone else owner first.")
@@ -177,7 +164,7 @@ async def remove_member(
     user_id: uuid.UUID,
 ) -> None:
     membership = await _membership(db, principal, user_id)
-    await _require_authority_over(db, principal, membership, "remove")
+    await require_authority_over(db, principal, membership.user_id, "remove", role=membership.role)
     if membership.role == OWNER_ROLE and await _owner_count(db, principal) <= 1:
         raise Conflict("The last owner cannot be removed.")
     role = membership.role
@@ -212,7 +199,7 @@ async def unlock_member(
     unlock`), never from inside an organisation.
     """
     membership = await _membership(db, principal, user_id)
-    await _require_authority_over(db, principal, membership, "unlock")
+    await require_authority_over(db, principal, membership.user_id, "unlock", role=membership.role)
     user = await db.get_one(User, user_id)
     if user.is_platform_admin:
         raise Forbidden("A platform administrator is unlocked by an operator: assay admin unlock.")
@@ -252,6 +239,13 @@ async def create_role(
                 }
             ],
         )
+    check_grantable(
+        principal,
+        permissions,
+        field="permissions",
+        code="permission_not_held",
+        detail="A role cannot hold permissions its creator does not have.",
+    )
     if name in BUILTIN_ROLES:
         raise Conflict(f"'{name}' is a built-in role.")
     existing = await db.execute(scoped(principal, CustomRole).where(CustomRole.name == name))
