@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
 from assay import __version__
-from assay.accounts.cli import admin_app
+from assay.accounts.cli import disable, reset_password, unlock
 from assay.cli_support import (
     EXIT_CONFIG_PROBLEM,
     check_cache,
@@ -36,15 +36,26 @@ from assay.settings import Environment, Settings, load_settings
 
 app = typer.Typer(
     no_args_is_help=True,
+    rich_markup_mode=None,
     help="Assay: a secure, audited, multi-tenant scoring platform.",
     pretty_exceptions_enable=False,
 )
-migrate_app = typer.Typer(no_args_is_help=True, help="Apply or inspect database migrations.")
-config_app = typer.Typer(no_args_is_help=True, help="Inspect and check the configuration.")
+migrate_app = typer.Typer(
+    no_args_is_help=True, rich_markup_mode=None, help="Apply or inspect database migrations."
+)
+config_app = typer.Typer(
+    no_args_is_help=True, rich_markup_mode=None, help="Inspect and check the configuration."
+)
 app.add_typer(migrate_app, name="migrate")
 app.add_typer(config_app, name="config")
-# `assay admin`: user commands from accounts, administrators and organisations from orgs.
+# `assay admin`: administrators and organisations (orgs), users' accounts (accounts).
+admin_app = typer.Typer(
+    no_args_is_help=True, rich_markup_mode=None, help="Manage administrators and users."
+)
 admin_app.command("create")(create_admin)
+admin_app.command("reset-password")(reset_password)
+admin_app.command("unlock")(unlock)
+admin_app.command("disable")(disable)
 admin_app.add_typer(org_app, name="org")
 app.add_typer(admin_app, name="admin")
 app.add_typer(models_app, name="models")
@@ -60,6 +71,11 @@ def _logging_to_stderr() -> None:
         configure_logging(load_settings(), stream=sys.stderr)
     except (ValidationError, SettingsError):
         return  # the command itself reports the invalid setting
+
+
+def _setting_default(name: str) -> str:
+    """What an option left out falls back to: the setting, with its own default."""
+    return f"ASSAY_{name.upper()}, else {Settings.model_fields[name].default}"
 
 
 def _settings(**overrides: object) -> Settings:
@@ -106,9 +122,16 @@ async def _with_database(settings: Settings, action: str, revision: str = "head"
 
 @app.command()
 def serve(
-    host: Annotated[str | None, typer.Option(help="Bind address.")] = None,
-    port: Annotated[int | None, typer.Option(help="Bind port.")] = None,
-    workers: Annotated[int | None, typer.Option(help="Worker processes.")] = None,
+    host: Annotated[
+        str | None, typer.Option(help="Bind address.", show_default=_setting_default("host"))
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(help="Bind port.", show_default=_setting_default("port"))
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(help="Worker processes.", show_default=_setting_default("workers")),
+    ] = None,
     reload: Annotated[
         bool, typer.Option(help="Restart on code changes (development only).")
     ] = False,

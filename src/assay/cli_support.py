@@ -180,7 +180,8 @@ def run_with_identity(action: Callable[[AsyncSession, IdentityContext], Awaitabl
             field = error.get("field")
             prefix = f"{field}: " if field else ""
             typer.echo(f"  - {prefix}{error.get('message')}", err=True)
-        raise typer.Exit(1) from None
+        # Refused input (an unknown slug, a conflict, a weak password): the operator's to fix.
+        raise typer.Exit(EXIT_CONFIG_PROBLEM) from None
 
 
 _GENERATED_ALPHABET = string.ascii_letters + string.digits

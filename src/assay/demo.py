@@ -23,7 +23,7 @@ from assay.api_keys import service as api_keys
 from assay.audit.service import CLI
 from assay.auth.credentials.users import find_user_by_email
 from assay.auth.deps import IdentityContext
-from assay.cli_support import DependencyUnreachableError
+from assay.cli_support import EXIT_CONFIG_PROBLEM, DependencyUnreachableError
 from assay.core.cache import create_cache
 from assay.core.db import Database
 from assay.core.errors import AssayError
@@ -201,11 +201,11 @@ def demo(
     settings = with_generated_secrets(load_settings())
     if settings.is_production:
         typer.echo("Error: the demo is for development machines, not production.", err=True)
-        raise typer.Exit(2)
+        raise typer.Exit(EXIT_CONFIG_PROBLEM)
     try:
         ensure_trained(pack)
         credentials = asyncio.run(create_demo(settings, pack))
     except DemoUnavailable as exc:
         typer.echo(f"Error: {exc}.", err=True)
-        raise typer.Exit(1) from None
+        raise typer.Exit(EXIT_CONFIG_PROBLEM) from None
     print_demo(credentials, settings)

@@ -136,7 +136,7 @@ def test_create_admin_reads_the_password_from_stdin_and_applies_the_policy(
     cli_env: Settings,
 ) -> None:
     weak = runner.invoke(app, ["admin", "create", "--email", "a@example.org"], input="short\n")
-    assert weak.exit_code == 1
+    assert weak.exit_code == 2
     assert "at least 15 characters" in weak.stderr
     password = strong_password()
     ok = runner.invoke(app, ["admin", "create", "--email", "a@example.org"], input=password + "\n")
@@ -145,7 +145,7 @@ def test_create_admin_reads_the_password_from_stdin_and_applies_the_policy(
     again = runner.invoke(
         app, ["admin", "create", "--email", "a@example.org"], input=password + "\n"
     )
-    assert again.exit_code == 1
+    assert again.exit_code == 2
     assert "exists" in again.stderr
 
 
@@ -187,4 +187,4 @@ def test_unlock_reset_and_disable(cli_env: Settings) -> None:
     assert user is not None
     assert user.status == "disabled"
     missing = runner.invoke(app, ["admin", "unlock", "--email", "nobody@example.org"])
-    assert missing.exit_code == 1
+    assert missing.exit_code == 2

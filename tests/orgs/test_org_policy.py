@@ -315,7 +315,7 @@ async def test_an_operator_sets_the_policy_from_the_cli(owner: Member, app: Fast
     [event] = await events(app, "org.updated", org_id=owner.org_id)
     assert event.actor_kind == "platform"
     bad = await asyncio.to_thread(run, "--org", owner.org_slug, "--no-mfa-required")
-    assert bad.exit_code == 1  # type: ignore[attr-defined]
+    assert bad.exit_code == 2  # type: ignore[attr-defined]
     assert "min_password_length" in bad.stderr  # type: ignore[attr-defined]
     unknown = await asyncio.to_thread(run, "--org", "no-such-org", "--mfa-required")
-    assert unknown.exit_code == 1  # type: ignore[attr-defined]
+    assert unknown.exit_code == 2  # type: ignore[attr-defined]

@@ -242,7 +242,7 @@ async def test_an_operator_sets_the_quota_from_the_cli(app: FastAPI) -> None:
     [changed] = await events(app, "org.quota_changed", org_id=member.org_id)
     assert changed.actor_kind == "platform"
     bad = await asyncio.to_thread(run, "--org", str(member.org_id), "--quota", "lots")
-    assert bad.exit_code == 1
+    assert bad.exit_code == 2
     assert "not a quota" in bad.stderr
     neither = await asyncio.to_thread(run, "--org", member.org_slug)
     assert neither.exit_code == 2

@@ -61,7 +61,7 @@ def _ok(result: Result) -> str:
 
 def _failed(result: Result) -> str:
     """A clean failure: exit 1 with an `Error:` line, never a traceback."""
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == 2, result.output
     assert isinstance(result.exception, SystemExit), result.exception
     assert "Traceback" not in result.output
     assert "Error:" in result.stderr

@@ -1,5 +1,6 @@
-"""`assay admin` for user accounts: reset a password, unlock, disable (no default
-credentials anywhere; `assay admin create` and `assay admin org` are in orgs.cli)."""
+"""`assay admin reset-password | unlock | disable`: an operator's commands for user
+accounts (assay/cli.py puts them in the `assay admin` group, with orgs.cli's). There are
+no default credentials anywhere."""
 
 from __future__ import annotations
 
@@ -24,11 +25,8 @@ from assay.auth.service import (
     set_password,
 )
 from assay.auth.service import unlock as unlock_user
-from assay.cli_support import read_password, run_with_identity
+from assay.cli_support import EXIT_CONFIG_PROBLEM, read_password, run_with_identity
 from assay.core.principal import PLATFORM
-
-admin_app = typer.Typer(no_args_is_help=True, help="Manage administrators and users.")
-
 
 T = TypeVar("T")
 
@@ -43,11 +41,10 @@ async def _user(db: AsyncSession, email: str) -> User:
     user = await find_user_by_email(db, email)
     if user is None:
         typer.echo(f"Error: no user with email {email}", err=True)
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_CONFIG_PROBLEM)
     return user
 
 
-@admin_app.command("reset-password")
 def reset_password(
     email: Annotated[str, typer.Option(help="Whose password to reset.")],
     generate_password: Annotated[bool, typer.Option(help="Generate one; must be changed.")] = False,
@@ -86,7 +83,6 @@ async def _end_all_sessions(
     await end_sessions(db, identity, list(sessions), reason)
 
 
-@admin_app.command("unlock")
 def unlock(email: Annotated[str, typer.Option(help="Whose account to unlock.")]) -> None:
     """Clear failure counters and locks, including a hard lock."""
 
@@ -100,7 +96,6 @@ def unlock(email: Annotated[str, typer.Option(help="Whose account to unlock.")])
     typer.echo(f"Unlocked {email}.")
 
 
-@admin_app.command("disable")
 def disable(email: Annotated[str, typer.Option(help="Whose account to disable.")]) -> None:
     """Disable a user, end every session and revoke every API key they created."""
 

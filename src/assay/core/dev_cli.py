@@ -9,7 +9,7 @@ import typer
 from assay.core.mail import list_outbox, outbox_directory
 from assay.settings import load_settings
 
-dev_app = typer.Typer(no_args_is_help=True, help="Development helpers.")
+dev_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Development helpers.")
 
 
 @dev_app.command("outbox")

@@ -142,6 +142,20 @@ def configure_logging(settings: Settings, stream: TextIO | None = None) -> None:
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers.clear()
         logging.getLogger(name).propagate = True
+    migration_log = logging.getLogger("alembic.runtime.migration")
+    if not any(isinstance(f, _AlembicChatter) for f in migration_log.filters):
+        migration_log.addFilter(_AlembicChatter())
+
+
+class _AlembicChatter(logging.Filter):
+    """Drop Alembic's per-connection chatter ("Context impl SQLiteImpl.", "Will assume
+    non-transactional DDL."); its "Running upgrade a -> b" lines say what changed, so
+    they stay."""
+
+    _NOISE = ("Context impl ", "Will assume ")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(self._NOISE)
 
 
 _ACCESS_STAMPER = structlog.processors.TimeStamper(fmt="iso", utc=True)

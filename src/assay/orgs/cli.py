@@ -11,12 +11,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from assay.accounts import service as accounts
 from assay.audit.service import CLI, record_event
 from assay.auth.deps import IdentityContext
-from assay.cli_support import read_password, run_with_identity
+from assay.cli_support import EXIT_CONFIG_PROBLEM, read_password, run_with_identity
 from assay.core.principal import PLATFORM
 from assay.orgs import service as orgs
 
 org_app = typer.Typer(
-    no_args_is_help=True, help="Change an organisation's scoring quota and security policy."
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    help="Change an organisation's scoring quota and security policy.",
 )
 
 
@@ -78,7 +80,7 @@ def set_quota(
     """Set an organisation's scoring quota (every server applies it within seconds)."""
     if (quota is None and not default) or (quota is not None and default):
         typer.echo("Error: give either --quota or --default.", err=True)
-        raise typer.Exit(2)
+        raise typer.Exit(EXIT_CONFIG_PROBLEM)
 
     async def action(db: AsyncSession, identity: IdentityContext) -> str:
         organisation = await orgs.find_organisation(db, org)
@@ -120,14 +122,14 @@ def set_policy(
         ]
     if min_password_length is not None and default_password_length:
         typer.echo("Error: give --min-password-length or --default-password-length.", err=True)
-        raise typer.Exit(2)
+        raise typer.Exit(EXIT_CONFIG_PROBLEM)
     if min_password_length is not None:
         changes["min_password_length"] = min_password_length
     if default_password_length:
         changes["min_password_length"] = None
     if not changes:
         typer.echo("Error: nothing to change.", err=True)
-        raise typer.Exit(2)
+        raise typer.Exit(EXIT_CONFIG_PROBLEM)
 
     async def action(db: AsyncSession, identity: IdentityContext) -> str:
         organisation = await orgs.find_organisation(db, org)

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from assay.audit.service import CLI
 from assay.auth.deps import IdentityContext
-from assay.cli_support import run_with_identity
+from assay.cli_support import EXIT_CONFIG_PROBLEM, run_with_identity
 from assay.core.errors import NotFound
 from assay.core.principal import PLATFORM, platform_in
 from assay.core.tenancy import OrganisationScope, across_tenants, scoped
@@ -58,7 +58,7 @@ def _cache_of(identity: IdentityContext) -> ModelCache:
 
 def _fail(message: str) -> NoReturn:
     typer.echo(f"Error: {message}", err=True)
-    raise typer.Exit(1)
+    raise typer.Exit(EXIT_CONFIG_PROBLEM)
 
 
 def _file_problem(path: Path, exc: OSError) -> str:
