@@ -23,6 +23,11 @@ from assay.app import create_app
 from assay.core.logging import configure_logging, get_logger
 from assay.settings import Settings
 from tests.support.rate_window import wait_for_steady_rate_window
+from tests.support.session_checks import (
+    remember_tmp_path_factory,
+    schemathesis_problems,
+    write_schemathesis_report,
+)
 
 # Fixtures every package's tests share: members and sign-in, registered models, trained packs.
 pytest_plugins = ["tests.support.identity", "tests.support.models", "tests.support.engine"]
@@ -86,7 +91,9 @@ def _not_the_test_client(record: logging.LogRecord) -> bool:
     return not (record.name == "httpx" and "http://testserver/" in record.getMessage())
 
 
+@pytest.hookimpl(trylast=True)
 def pytest_configure(config: pytest.Config) -> None:
+    remember_tmp_path_factory(config)
     handler = logging.FileHandler(LOG_CAPTURE_PATH, mode="w", encoding="utf-8")
     handler.setLevel(logging.DEBUG)
     handler.addFilter(_not_the_test_client)
@@ -152,8 +159,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         reports = Path(workerinput["assay_log_check_reports"])
         report = reports / f"{workerinput['workerid']}.txt"
         report.write_text("\n".join(problems), encoding="utf-8")
+        write_schemathesis_report(session, reports, workerinput["workerid"])
         return
     reports = session.config.stash[_worker_reports_key]
+    write_schemathesis_report(session, reports, "controller")
+    problems.extend(schemathesis_problems(reports))
     for report in sorted(reports.glob("*.txt")):
         problems.extend(line for line in report.read_text(encoding="utf-8").splitlines() if line)
         report.unlink()

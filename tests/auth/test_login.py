@@ -145,13 +145,22 @@ async def test_jku_and_jwk_headers_are_ignored(
 ) -> None:
     tokens = await login(client, owner)
     claims = jwt.decode(tokens["access_token"], options={"verify_signature": False})
-    attacker_key = b"a" * 32
+    # The attacker signs with their own key and embeds exactly that key in the header.
+    attacker_key = b"attacker-chosen-key-of-32-bytes!"
+    embedded = {"kty": "oct", "k": jwt.utils.base64url_encode(attacker_key).decode()}
     token = jwt.encode(
         claims,
         attacker_key,
         algorithm="HS256",
-        headers={"jku": "https://attacker.example/keys", "jwk": {"kty": "oct", "k": "YWFh"}},
+        headers={"jku": "https://attacker.example/keys", "jwk": embedded},
     )
+    # A verifier that trusted the header's key would accept this token...
+    header_key = jwt.PyJWK(jwt.get_unverified_header(token)["jwk"], algorithm="HS256").key
+    trusted = jwt.decode(
+        token, header_key, algorithms=["HS256"], audience=claims["aud"], issuer=claims["iss"]
+    )
+    assert trusted["sub"] == claims["sub"]
+    # ...Assay's does not.
     assert (await client.get("/v1/me", headers=bearer(token))).status_code == 401
 
 

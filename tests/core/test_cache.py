@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from assay.core.cache import Cache, InProcessCache, RedisCache, create_cache
+from assay.core.cache import CACHE_ERRORS, Cache, InProcessCache, RedisCache, create_cache
 from assay.settings import Settings
 
 from ..conftest import REDIS_URL, require_service
@@ -44,8 +44,19 @@ async def test_entries_expire(cache: Cache) -> None:
     assert await cache.get(key) is None
 
 
-async def test_ping_answers(cache: Cache) -> None:
+async def test_ping_answers_while_the_backend_can(cache: Cache) -> None:
     await cache.ping()
+    await cache.set(_key(), b"still usable after a ping")
+
+
+async def test_ping_fails_when_redis_cannot_answer(free_port: int) -> None:
+    # Nothing listens on a free port: readiness must report the cache as down.
+    unreachable = RedisCache(f"redis://127.0.0.1:{free_port}/0", 0.5)
+    try:
+        with pytest.raises(CACHE_ERRORS):
+            await unreachable.ping()
+    finally:
+        await unreachable.close()
 
 
 async def test_in_process_cache_evicts_least_recently_used() -> None:

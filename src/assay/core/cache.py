@@ -75,6 +75,8 @@ class InProcessCache:
         self._entries.pop(key, None)
 
     async def ping(self) -> None:
+        # Process memory is always there; an application may close and start it again
+        # (a lifespan can run more than once), so closing only empties it.
         return None
 
     async def close(self) -> None:
