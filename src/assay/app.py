@@ -21,7 +21,6 @@ from assay.auth.sso.routes import router as sso_router
 from assay.core.cache import create_cache
 from assay.core.config_check import production_problems
 from assay.core.db import Database
-from assay.core.errors import install_error_handlers
 from assay.core.logging import configure_logging, get_logger
 from assay.core.memory import (
     freeze_long_lived_objects,
@@ -46,6 +45,7 @@ from assay.core.tracing import (
     start_tracing,
     stop_error_tracking,
 )
+from assay.http.problems import install_error_handlers
 from assay.http.request_context import RequestContextMiddleware
 from assay.http.stack import install_http_protection
 from assay.oip.routes import router as oip_router

@@ -21,7 +21,7 @@ import pytest
 from fastapi import FastAPI
 
 from assay import __version__
-from assay.core.errors import PROBLEM_CONTENT_TYPE
+from assay.http.problems import PROBLEM_CONTENT_TYPE
 from assay.settings import Settings
 from tests.support.identity import MakeMember, Member, login
 from tests.support.models import RULES_MANIFEST, auth, register_rules_model
