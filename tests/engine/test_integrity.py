@@ -9,12 +9,8 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from assay.core.errors import (
-    ArtifactIntegrityError,
-    DependencyUnavailable,
-    NotFound,
-    UntrustedArtifact,
-)
+from assay.core.errors import DependencyUnavailable, NotFound
+from assay.engine.errors import ArtifactIntegrityError, UntrustedArtifact
 from assay.engine.integrity import (
     TrustedPublisherKey,
     decode_signature,

@@ -18,8 +18,8 @@ from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from assay.core.errors import InvalidArtifact, InvalidModelDefinition, UntrustedArtifact
 from assay.engine.build import build_scorer
+from assay.engine.errors import InvalidArtifact, InvalidModelDefinition, UntrustedArtifact
 from assay.engine.integrity import TrustedPublisherKey, generate_publisher_key, sign_artifact
 from assay.engine.results import PredictionResult
 from assay.engine.runtimes import LoadPolicy, OutputSpec, load_runtime

@@ -15,8 +15,8 @@ import yaml
 from fastapi import FastAPI
 from sqlalchemy import select
 
-from assay.core.errors import InvalidArtifact, InvalidModelDefinition
 from assay.core.tenancy import across_tenants
+from assay.engine.errors import InvalidArtifact, InvalidModelDefinition
 from assay.engine.pack import Pack
 from assay.predictions.models import PredictionRecord
 from assay.predictions.records import read_private_inputs

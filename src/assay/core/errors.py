@@ -80,36 +80,6 @@ class DependencyUnavailable(AssayError):
     status, slug, title = 503, "dependency-unavailable", "A dependency is unavailable"
 
 
-class ModelUnavailable(AssayError):
-    """The model version cannot serve: it failed its integrity check or will not load."""
-
-    status, slug, title = 503, "model-unavailable", "Model unavailable"
-
-
-class InvalidModelDefinition(AssayError):
-    """A schema, rules, ensemble or manifest document is malformed; `errors` names each spot."""
-
-    status, slug, title = 422, "invalid-model-definition", "Invalid model definition"
-
-
-class InvalidArtifact(AssayError):
-    """Artifact bytes are not the declared format, are an archive, or cannot be loaded."""
-
-    status, slug, title = 422, "invalid-artifact", "Invalid model artifact"
-
-
-class UntrustedArtifact(AssayError):
-    """Artifact refused by policy: pickle not allowed, bad or missing signature, untrusted types."""
-
-    status, slug, title = 422, "untrusted-artifact", "Untrusted model artifact"
-
-
-class ArtifactIntegrityError(AssayError):
-    """Stored artifact bytes no longer match their pinned SHA-256 digest."""
-
-    status, slug, title = 500, "artifact-integrity-failed", "Artifact failed its integrity check"
-
-
 # Slugs for errors raised by the framework itself (routing, body parsing) and for the
 # answers the HTTP server writes on its own (408, 431, and 503 when overloaded).
 HTTP_SLUGS: dict[int, str] = {

@@ -14,7 +14,7 @@ import io
 import zipfile
 from enum import StrEnum
 
-from assay.core.errors import InvalidArtifact
+from assay.engine.errors import InvalidArtifact
 
 
 class ArtifactFormat(StrEnum):

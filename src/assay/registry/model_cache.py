@@ -32,23 +32,23 @@ from prometheus_client import Counter, Gauge
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from assay.audit.service import RequestMeta
-from assay.core.errors import (
-    ArtifactIntegrityError,
-    InvalidArtifact,
-    InvalidModelDefinition,
-    ModelUnavailable,
-    NotFound,
-    UntrustedArtifact,
-)
+from assay.core.errors import NotFound
 from assay.core.logging import get_logger
 from assay.core.memory import freeze_long_lived_objects
 from assay.core.tenancy import OrganisationScope, scoped
 from assay.engine.build import build_scorer
+from assay.engine.errors import (
+    ArtifactIntegrityError,
+    InvalidArtifact,
+    InvalidModelDefinition,
+    UntrustedArtifact,
+)
 from assay.engine.runtimes import LoadPolicy
 from assay.engine.schema.input_schema import compile_schema
 from assay.engine.scorer import Scorer
 from assay.engine.spec import parse_model_spec
 from assay.registry.artifact_store import ArtifactStore
+from assay.registry.errors import ModelUnavailable
 from assay.registry.health import (
     COMPONENT_REASON,
     DIGEST_MISMATCH,

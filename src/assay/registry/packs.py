@@ -16,9 +16,10 @@ from pathlib import Path
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from assay.audit.service import RequestMeta
-from assay.core.errors import InvalidModelDefinition, NotFound
+from assay.core.errors import NotFound
 from assay.core.principal import OrgPrincipal
 from assay.engine.definition_errors import DefinitionProblems, join_path
+from assay.engine.errors import InvalidModelDefinition
 from assay.engine.pack import Pack, PackModel, load_pack
 from assay.registry import repository as registry
 from assay.registry import service

@@ -15,16 +15,11 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from assay.audit.service import RequestMeta, record_event
-from assay.core.errors import (
-    ArtifactIntegrityError,
-    Conflict,
-    NotFound,
-    UntrustedArtifact,
-    ValidationFailed,
-)
+from assay.core.errors import Conflict, NotFound, ValidationFailed
 from assay.core.principal import OrgPrincipal
 from assay.core.schemas import UNSTORABLE_MESSAGES, find_unstorable_text
 from assay.core.tenancy import scope_statement, scoped
+from assay.engine.errors import ArtifactIntegrityError, UntrustedArtifact
 from assay.engine.formats import ArtifactFormat, check_artifact_format
 from assay.engine.integrity import (
     TrustedPublisherKey,

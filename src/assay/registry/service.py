@@ -19,21 +19,19 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from assay.audit.service import RequestMeta, record_event
-from assay.core.errors import (
-    ArtifactIntegrityError,
-    Conflict,
-    InvalidArtifact,
-    InvalidModelDefinition,
-    ModelUnavailable,
-    NotFound,
-    UntrustedArtifact,
-    ValidationFailed,
-)
+from assay.core.errors import Conflict, NotFound, ValidationFailed
 from assay.core.principal import OrgPrincipal, Principal
 from assay.core.tenancy import OrganisationScope, scoped
+from assay.engine.errors import (
+    ArtifactIntegrityError,
+    InvalidArtifact,
+    InvalidModelDefinition,
+    UntrustedArtifact,
+)
 from assay.engine.integrity import TrustedPublisherKey
 from assay.registry import repository as registry
 from assay.registry.artifact_store import ArtifactStore
+from assay.registry.errors import ModelUnavailable
 from assay.registry.health import (
     DIGEST_MISMATCH,
     HEALTHY,

@@ -7,7 +7,7 @@ only when a model of that format is loaded, so starting Assay does not pay for a
 
 from __future__ import annotations
 
-from assay.core.errors import UntrustedArtifact
+from assay.engine.errors import UntrustedArtifact
 from assay.engine.formats import ArtifactFormat, check_artifact_format
 from assay.engine.integrity import verify_artifact_signature
 from assay.engine.runtimes.base import (

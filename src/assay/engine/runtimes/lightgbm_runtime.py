@@ -14,7 +14,7 @@ import numpy as np
 from lightgbm import Booster
 from lightgbm.basic import LightGBMError
 
-from assay.core.errors import InvalidArtifact
+from assay.engine.errors import InvalidArtifact
 from assay.engine.formats import ArtifactFormat
 from assay.engine.runtimes.base import (
     FloatMatrix,

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-from assay.core.errors import InvalidArtifact
+from assay.engine.errors import InvalidArtifact
 from assay.engine.formats import ArtifactFormat
 from assay.engine.runtimes.base import (
     FloatMatrix,

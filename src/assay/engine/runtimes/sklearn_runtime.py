@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from assay.core.errors import InvalidArtifact, UntrustedArtifact
+from assay.engine.errors import InvalidArtifact, UntrustedArtifact
 from assay.engine.formats import ArtifactFormat
 from assay.engine.integrity import verify_artifact_signature
 from assay.engine.runtimes.base import (

@@ -15,7 +15,7 @@ import numpy as np
 from xgboost import Booster, DMatrix
 from xgboost.core import XGBoostError
 
-from assay.core.errors import InvalidArtifact
+from assay.engine.errors import InvalidArtifact
 from assay.engine.formats import ArtifactFormat
 from assay.engine.runtimes.base import (
     FloatMatrix,
