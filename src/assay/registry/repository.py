@@ -20,7 +20,7 @@ from assay.core.principal import OrgPrincipal
 from assay.core.schemas import UNSTORABLE_MESSAGES, find_unstorable_text
 from assay.core.tenancy import scope_statement, scoped
 from assay.engine.errors import ArtifactIntegrityError, UntrustedArtifact
-from assay.engine.formats import ArtifactFormat, check_artifact_format
+from assay.engine.formats import PICKLE_REFUSED, ArtifactFormat, check_artifact_format
 from assay.engine.integrity import (
     TrustedPublisherKey,
     decode_signature,
@@ -28,7 +28,6 @@ from assay.engine.integrity import (
     sha256_digest,
     verify_signature,
 )
-from assay.engine.runtimes.sklearn_runtime import PICKLE_REFUSED
 from assay.engine.schema.input_schema import compile_schema
 from assay.engine.spec import MLModelSpec, parse_model_spec
 from assay.registry.artifact_store import ArtifactStore

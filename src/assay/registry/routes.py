@@ -21,6 +21,7 @@ from assay.core.principal import OrgPrincipal
 from assay.core.schemas import AwareIsoDatetime
 from assay.core.tenancy import scoped
 from assay.engine.results import PredictionResult
+from assay.engine.runtimes import runtime_versions
 from assay.http.body_limit import AcceptsUpload
 from assay.http.rate_limit import RateLimitManagement, RateLimitScoring
 from assay.predictions.context import ScoringContext, scoring_of
@@ -373,18 +374,6 @@ async def list_predictions(
     )
 
 
-def _runtime_versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    found: dict[str, str] = {}
-    for package in ("onnxruntime", "lightgbm", "xgboost-cpu", "xgboost", "scikit-learn", "skops"):
-        try:
-            found[package] = version(package)
-        except PackageNotFoundError:
-            continue
-    return found
-
-
 @system_router.get("/info", summary="Versions, runtimes, loaded models and their health")
 async def system_info(
     principal: CanReadSystem,
@@ -420,7 +409,7 @@ async def system_info(
     return SystemInfo(
         version=__version__,
         python=platform.python_version(),
-        runtimes=_runtime_versions(),
+        runtimes=runtime_versions(),
         database=request.app.state.database.dialect,
         cache=request.app.state.cache.backend,
         loaded_models=[
