@@ -22,7 +22,7 @@ from ..conftest import KNOWN_SECRETS
 # Request strings without a bound of their own, each with the reason it is accepted.
 # Entries must match something: a fixed one has to leave the list.
 UNBOUNDED_ALLOWED: dict[str, str] = {
-    # Open Inference Protocol request parameters (assay.oip.service.Parameters): the
+    # Open Inference Protocol request parameters (assay.oip.schemas.Parameters): the
     # string values are unbounded in that module's schema; owned by scoring, reported.
     # The JSON body as a whole is bounded by max_body_bytes.
     "POST /v2/models/{name}/infer body.parameters{}": "OIP parameters (scoring/oip.py)",

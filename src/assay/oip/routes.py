@@ -1,7 +1,8 @@
 """Open Inference Protocol (KServe V2) REST routes under /v2.
 
 Same credentials, permissions, rate limits, validation and prediction records as the
-native API; the wire format and tensor conventions are in `assay.oip.service`.
+native API; the wire format is in `assay.oip.schemas`, the tensor conventions in
+`assay.oip.tensors` and `assay.oip.extensions`.
 """
 
 from __future__ import annotations
@@ -33,7 +34,9 @@ from assay.http.json_limits import (
     refused_escape,
 )
 from assay.http.rate_limit import RateLimitScoring
-from assay.oip import service as oip
+from assay.oip import schemas as oip
+from assay.oip import service
+from assay.oip.extensions import EXTENSIONS, BinaryInferenceResponse
 from assay.predictions.context import ScoringContext, scoring_of
 from assay.system.service import check_readiness
 
@@ -123,7 +126,7 @@ def _binary_data(request: Request) -> bytes | None:
 
 
 def _respond(
-    result: oip.InferenceResponse | oip.BinaryInferenceResponse,
+    result: oip.InferenceResponse | BinaryInferenceResponse,
 ) -> oip.InferenceResponse | Response:
     if isinstance(result, oip.InferenceResponse):
         return result
@@ -169,7 +172,7 @@ router = APIRouter(
 @router.get("", summary="Server metadata")
 async def server_metadata(principal: CanRead) -> oip.ServerMetadata:
     return oip.ServerMetadata(
-        name=oip.SERVER_NAME, version=__version__, extensions=list(oip.EXTENSIONS)
+        name=service.SERVER_NAME, version=__version__, extensions=list(EXTENSIONS)
     )
 
 
@@ -201,14 +204,14 @@ async def server_ready(request: Request) -> oip.ServerReady:
 async def model_metadata(
     name: str, principal: CanRead, db: DbSession, scoring: Scoring
 ) -> oip.ModelMetadata:
-    return await oip.read_metadata(scoring.predict, db, principal, name, None)
+    return await service.read_metadata(scoring.predict, db, principal, name, None)
 
 
 @router.get("/models/{name}/versions/{version}", summary="Model metadata of one version")
 async def version_metadata(
     name: str, version: str, principal: CanRead, db: DbSession, scoring: Scoring
 ) -> oip.ModelMetadata:
-    return await oip.read_metadata(scoring.predict, db, principal, name, version)
+    return await service.read_metadata(scoring.predict, db, principal, name, version)
 
 
 async def _ready(
@@ -218,7 +221,7 @@ async def _ready(
     version: str | None,
 ) -> oip.ModelReady:
     # Ready means loaded and verified: this loads the version if it is not yet in memory.
-    await scoring.predict.load(principal, name, oip.version_ref(version))
+    await scoring.predict.load(principal, name, service.version_ref(version))
     return oip.ModelReady(name=name, ready=True)
 
 
@@ -268,7 +271,7 @@ async def infer(
     scoring: Scoring,
     _limit: RateLimitScoring,
 ) -> oip.InferenceResponse | Response:
-    result = await oip.infer(
+    result = await service.infer(
         scoring.predict,
         principal,
         name,
@@ -295,7 +298,7 @@ async def infer_version(
     scoring: Scoring,
     _limit: RateLimitScoring,
 ) -> oip.InferenceResponse | Response:
-    result = await oip.infer(
+    result = await service.infer(
         scoring.predict,
         principal,
         name,
