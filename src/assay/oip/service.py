@@ -1,4 +1,6 @@
-"""The Open Inference Protocol (KServe V2) over REST: metadata and inference.
+"""The Open Inference Protocol (KServe V2) over REST: server and model metadata,
+readiness, and inference, with the same principals, validation and prediction records
+as the native API.
 
 How tensors become records and results tensors is in `assay.oip.tensors`; the binary
 tensor data extension (and the refusal of those not implemented) in
@@ -12,18 +14,27 @@ from collections.abc import Iterable
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from assay import __version__
 from assay.core.errors import NotFound
 from assay.core.principal import OrgPrincipal
 from assay.engine.results import PredictionResult
 from assay.engine.schema.definition import SchemaDefinition
 from assay.oip.extensions import (
+    EXTENSIONS,
     BinaryInferenceResponse,
     attach_binary_data,
     binary_outputs,
     check_extensions,
     encode_binary_response,
 )
-from assay.oip.schemas import InferenceRequest, InferenceResponse, MetadataTensor, ModelMetadata
+from assay.oip.schemas import (
+    InferenceRequest,
+    InferenceResponse,
+    MetadataTensor,
+    ModelMetadata,
+    ModelReady,
+    ServerMetadata,
+)
 from assay.oip.tensors import (
     FIELD_DATATYPE,
     decode_inputs,
@@ -33,8 +44,9 @@ from assay.oip.tensors import (
     requested_outputs,
 )
 from assay.predictions.service import PredictService
-from assay.registry import repository as registry
 from assay.registry.models import ModelVersion, RegisteredModel
+from assay.registry.schemas import VersionRef
+from assay.registry.service import ModelRegistry
 
 SERVER_NAME = "assay"
 PLATFORMS = {"ml": "assay-ml", "rules": "assay-rules", "ensemble": "assay-ensemble"}
@@ -43,15 +55,15 @@ MAX_VERSION_SEGMENT = 64
 _ALIAS_SEGMENT = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
 
-def version_ref(segment: str | None) -> registry.VersionRef:
+def version_ref(segment: str | None) -> VersionRef:
     """The ``versions/<v>`` path segment: a version number, or an alias such as ``staging``;
     without it, the ``production`` alias."""
     if segment is None:
-        return registry.VersionRef.parse(None, None)
+        return VersionRef.parse(None, None)
     if segment.isascii() and segment.isdigit() and len(segment) <= 9 and int(segment) >= 1:
-        return registry.VersionRef(version=int(segment))
+        return VersionRef(version=int(segment))
     if _ALIAS_SEGMENT.match(segment):
-        return registry.VersionRef(alias=segment)
+        return VersionRef(alias=segment)
     raise NotFound(f"No version {segment[:MAX_VERSION_SEGMENT]!r}: use a number or an alias.")
 
 
@@ -72,45 +84,61 @@ def model_metadata(
     )
 
 
-async def read_metadata(
-    service: PredictService, db: AsyncSession, principal: OrgPrincipal, name: str, ref: str | None
-) -> ModelMetadata:
-    resolved = await service.resolve(principal, name, version_ref(ref))
-    versions = await registry.versions_of(db, principal, resolved.model)
-    return model_metadata(resolved.model, resolved.version, (v.version for v in versions))
+class InferenceService:
+    """OIP's view of the registry and the predict path."""
 
+    def __init__(self, predictions: PredictService, registry: ModelRegistry) -> None:
+        self._predictions = predictions
+        self._registry = registry
 
-async def infer(
-    service: PredictService,
-    principal: OrgPrincipal,
-    name: str,
-    version: str | None,
-    request: InferenceRequest,
-    *,
-    request_id: str | None,
-    binary_data: bytes | None = None,
-) -> InferenceResponse | BinaryInferenceResponse:
-    """Decode the tensors (JSON or binary), score the rows strictly (recorded like native
-    predictions), and answer with the output tensors (JSON or binary, as asked)."""
-    check_extensions(request)
-    names = requested_outputs(request)
-    binary = binary_outputs(request, names)
-    request = attach_binary_data(request, binary_data)
-    served = await service.load(principal, name, version_ref(version))
-    records = decode_inputs(
-        request, served.loaded.scorer.schema, max_rows=service.settings.predict_max_batch
-    )
-    outcome = await service.predict_with(
-        principal, served, records, strict=True, explain=False, request_id=request_id
-    )
-    # strict=True: every result is a prediction, or predict_with raised.
-    results = [r for r in outcome.results if isinstance(r, PredictionResult)]
-    response = InferenceResponse(
-        model_name=served.model.name,
-        model_version=str(served.version.version),
-        id=request.id if request.id is not None else request_id,
-        outputs=[] if binary else encode_outputs(results, names),
-    )
-    if binary:
-        return encode_binary_response(response, results, names, binary)
-    return response
+    def server_metadata(self) -> ServerMetadata:
+        return ServerMetadata(name=SERVER_NAME, version=__version__, extensions=list(EXTENSIONS))
+
+    async def model_metadata(
+        self, db: AsyncSession, principal: OrgPrincipal, name: str, version: str | None
+    ) -> ModelMetadata:
+        resolved = await self._predictions.resolve(principal, name, version_ref(version))
+        numbers = await self._registry.version_numbers(db, principal, resolved.model)
+        return model_metadata(resolved.model, resolved.version, numbers)
+
+    async def model_ready(
+        self, principal: OrgPrincipal, name: str, version: str | None
+    ) -> ModelReady:
+        """Ready means loaded and verified: this loads the version if it is not in memory."""
+        await self._predictions.load(principal, name, version_ref(version))
+        return ModelReady(name=name, ready=True)
+
+    async def infer(
+        self,
+        principal: OrgPrincipal,
+        name: str,
+        version: str | None,
+        request: InferenceRequest,
+        *,
+        request_id: str | None,
+        binary_data: bytes | None = None,
+    ) -> InferenceResponse | BinaryInferenceResponse:
+        """Decode the tensors (JSON or binary), score the rows strictly (recorded like
+        native predictions), and answer with the output tensors (JSON or binary, as asked)."""
+        check_extensions(request)
+        names = requested_outputs(request)
+        binary = binary_outputs(request, names)
+        request = attach_binary_data(request, binary_data)
+        served = await self._predictions.load(principal, name, version_ref(version))
+        records = decode_inputs(
+            request, served.scorer.schema, max_rows=self._predictions.settings.predict_max_batch
+        )
+        outcome = await self._predictions.predict_with(
+            principal, served, records, strict=True, explain=False, request_id=request_id
+        )
+        # strict=True: every result is a prediction, or predict_with raised.
+        results = [r for r in outcome.results if isinstance(r, PredictionResult)]
+        response = InferenceResponse(
+            model_name=served.model.name,
+            model_version=str(served.version.version),
+            id=request.id if request.id is not None else request_id,
+            outputs=[] if binary else encode_outputs(results, names),
+        )
+        if binary:
+            return encode_binary_response(response, results, names, binary)
+        return response

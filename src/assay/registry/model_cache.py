@@ -72,7 +72,7 @@ LOAD_FAILURES = Counter(
 )
 MODEL_LOADS = Counter("assay_model_loads", "Model versions loaded into memory, by kind.", ["kind"])
 LOADED_MODELS = Gauge("assay_models_loaded", "Model versions currently loaded in memory.")
-log = get_logger("assay.scoring")
+log = get_logger("assay.registry")
 # A version that failed to load for a reason not kept in its row (a component was
 # unavailable) is not retried on every request: the failure is remembered this long.
 FAILURE_MEMORY_SECONDS = 5.0
