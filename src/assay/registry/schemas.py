@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, Field, StringConstraints
 
 from assay.core.schemas import StrictRequest
 from assay.registry.models import ModelVersion
@@ -82,9 +82,7 @@ class AliasView(BaseModel):
     version: int
 
 
-class PublisherKeyCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class PublisherKeyCreate(StrictRequest):
     name: str = Field(min_length=1, max_length=100)
     public_key: str = Field(
         min_length=40, max_length=100, description="Base64 of the 32-byte Ed25519 public key."
