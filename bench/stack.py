@@ -9,6 +9,7 @@ file), prediction records buffered and flushed to the database, and PII fields s
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import secrets
 import signal
@@ -105,48 +106,35 @@ async def _bootstrap() -> str:
     from assay.core.principal import PLATFORM, Principal, platform_in
     from assay.engine.pack import load_pack
     from assay.orgs import service as orgs
-    from assay.registry import repository as registry
-    from assay.registry import service
+    from assay.registry.service import ModelRegistry
     from assay.settings import load_settings
 
     pack = load_pack(PACK_DIR)
     schema_document: dict[str, Any] = yaml.safe_load((PACK_DIR / "schema.yaml").read_text())
     app = create_app(load_settings())
-    scoring = app.state.scoring
+    registry: ModelRegistry = app.state.registry
     async with app.router.lifespan_context(app), app.state.database.sessionmaker() as db:
         organisation = await orgs.create_organisation(db, CLI, PLATFORM, name="Bench", slug=None)
         principal = platform_in(organisation.id)
         for name in BENCH_MODELS:
             entry = pack.model(name)
-            model = await registry.create_model(
+            await registry.create_model(
                 db, CLI, principal, name=name, kind="ml", description="bench"
             )
-            registered = await service.register_version(
+            manifest = {
+                "schema": schema_document,
+                "spec": entry.spec.model_dump(mode="json", exclude_none=True),
+            }
+            version = await registry.add_version(
                 db,
-                scoring.store,
-                scoring.cache,
-                scoring.settings,
                 CLI,
                 principal,
-                model,
-                manifest={
-                    "schema": schema_document,
-                    "spec": entry.spec.model_dump(mode="json", exclude_none=True),
-                },
+                name,
+                manifest_text=json.dumps(manifest),
                 artifact=entry.read_artifact(),
                 signature=None,
             )
-            await service.move_alias(
-                db,
-                scoring.store,
-                scoring.cache,
-                scoring.settings,
-                CLI,
-                principal,
-                model,
-                "production",
-                registered.version.version,
-            )
+            await registry.move_alias(db, CLI, principal, name, "production", version.version)
         # Keys are made by a user, within that user's permissions: an owner of the org.
         owner = await accounts.create_user(
             db,

@@ -39,9 +39,9 @@ from assay import __version__
 from assay.accounts import service as accounts
 from assay.app import create_app
 from assay.audit.service import CLI
-from assay.core.errors import PROBLEM_CONTENT_TYPE
 from assay.core.logging import REDACTED
 from assay.core.principal import PLATFORM
+from assay.http.problems import PROBLEM_CONTENT_TYPE
 from assay.orgs import service as orgs
 from assay.settings import Settings
 from tests.conftest import (

@@ -21,7 +21,6 @@ from assay.auth.routes import auth_router
 from assay.core.cache import create_cache
 from assay.core.config_check import production_problems
 from assay.core.db import Database
-from assay.core.errors import install_error_handlers
 from assay.core.logging import configure_logging, get_logger
 from assay.core.memory import (
     freeze_long_lived_objects,
@@ -46,24 +45,29 @@ from assay.core.tracing import (
     start_tracing,
     stop_error_tracking,
 )
+from assay.http.problems import install_error_handlers
 from assay.http.request_context import RequestContextMiddleware
 from assay.http.stack import install_http_protection
 from assay.oip.routes import router as oip_router
+from assay.oip.service import InferenceService
 from assay.orgs.admin_routes import router as admin_router
 from assay.orgs.invitation_routes import invitations_router, joining_router
 from assay.orgs.quotas import DatabaseQuotaOverrides
 from assay.orgs.routes import router as org_router
-from assay.predictions.context import ScoringContext
 from assay.predictions.fast_path import install_predict_fast_path
-from assay.registry.keys_routes import router as publisher_keys_router
-from assay.registry.routes import records_router as predictions_router
+from assay.predictions.routes import records_router as predictions_router
+from assay.predictions.routes import router as predict_router
+from assay.predictions.service import PredictService
+from assay.registry.routes import keys_router as publisher_keys_router
 from assay.registry.routes import router as models_router
-from assay.registry.routes import system_router as system_info_router
+from assay.registry.service import ModelRegistry
 from assay.settings import Settings, load_settings
 from assay.sso.oidc import OidcClient
 from assay.sso.routes import router as sso_router
+from assay.system.routes import info_router as system_info_router
 from assay.system.routes import metrics_router
 from assay.system.routes import router as system_router
+from assay.system.service import SystemService
 
 log = get_logger("assay.app")
 
@@ -104,7 +108,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         metrics_listener = _start_metrics(settings)
         if multiprocess_directory() is not None:
             pool_sharing = asyncio.create_task(share_pool_state())
-        await app.state.scoring.start(settings, database)
+        await app.state.registry.start()
+        app.state.predictions.start()
         freeze_long_lived_objects(collect_first=True)
         log.info("started", version=__version__, env=settings.env.value, db=database.dialect)
         yield
@@ -112,7 +117,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Each step runs even when one before it failed (the failure is logged), above
         # all the last ones: closing the database pool. Buffers (prediction records)
         # go first, while the pool is still open.
-        await _shutdown_step("prediction records and scoring threads", app.state.scoring.stop)
+        await _shutdown_step("prediction records and scoring threads", app.state.predictions.stop)
         if metrics_listener is not None:
             await _shutdown_step("metrics listener", metrics_listener.stop)
         if pool_sharing is not None:
@@ -167,6 +172,21 @@ def assert_deny_by_default(app: FastAPI) -> None:
         raise UnprotectedRouteError(msg)
 
 
+def _build_scoring(app: FastAPI, settings: Settings) -> None:
+    """The scoring services, each built once and reached through its package's deps."""
+    database: Database = app.state.database
+    registry = ModelRegistry.build(settings, database.sessionmaker)
+    predictions = PredictService(
+        settings, database.sessionmaker, registry, app.state.identity.keyring
+    )
+    # Alias moves, deletions and health changes reach the predict path's resolutions.
+    registry.subscribe(predictions.forget)
+    app.state.registry = registry
+    app.state.predictions = predictions
+    app.state.inference = InferenceService(predictions, registry)
+    app.state.system = SystemService(settings, database, app.state.cache, registry)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build an Assay application; nothing connects until its lifespan starts."""
     settings = settings or load_settings()
@@ -196,9 +216,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Per-organisation scoring quotas, read by the rate limiter on every scoring request.
     app.state.quotas = DatabaseQuotaOverrides(settings, app.state.database.sessionmaker)
     app.state.oidc = OidcClient(settings)
-    app.state.scoring = ScoringContext.build(
-        settings, app.state.database, app.state.identity.keyring
-    )
+    _build_scoring(app, settings)
     install_error_handlers(app)
     # Before any router: it adds the default rate limit to every route included after it.
     install_http_protection(app, settings, quotas=app.state.quotas)
@@ -206,6 +224,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # routers (the hot path) come first; the paths do not overlap, so order is free.
     for router in (
         models_router,
+        predict_router,
         oip_router,
         system_router,
         metrics_router,

@@ -34,9 +34,7 @@ from assay.core.secrets_store import with_generated_secrets
 from assay.engine.pack import load_pack
 from assay.orgs import service as orgs
 from assay.orgs.models import Organisation
-from assay.registry.artifact_store import FilesystemArtifactStore
-from assay.registry.model_cache import ModelCache
-from assay.registry.packs import import_pack
+from assay.registry.service import ModelRegistry
 from assay.settings import Settings, load_settings
 
 DEMO_ORG = "demo"
@@ -132,12 +130,10 @@ async def create_demo(settings: Settings, pack: Path) -> DemoCredentials:
                     check_policy=False,
                 )
                 await orgs.add_member(db, CLI, PLATFORM, org.id, user, "owner")
-            owner = platform_in(org.id)
-            store = FilesystemArtifactStore(settings.data_dir / "artifacts")
-            models = ModelCache(settings, store, database.sessionmaker)
+            registry = ModelRegistry.build(settings, database.sessionmaker)
             # Idempotent: a second demo run keeps the versions the first registered.
             try:
-                await import_pack(db, store, models, settings, CLI, owner, pack)
+                await registry.import_pack(db, CLI, platform_in(org.id), pack)
             except AssayError as exc:
                 problems = "; ".join(
                     f"{e.get('path') or e.get('field') or ''} {e.get('message')}".strip()

@@ -17,16 +17,11 @@ from assay.accounts import service as accounts
 from assay.app import create_app
 from assay.audit.service import CLI
 from assay.core.db import DbSession
-from assay.core.errors import (
-    HTTP_SLUGS,
-    PROBLEM_CONTENT_TYPE,
-    AssayError,
-    Conflict,
-    error_catalogue,
-)
+from assay.core.errors import HTTP_SLUGS, AssayError, Conflict, error_catalogue
 from assay.core.permissions import ALL_PERMISSIONS
 from assay.core.principal import PLATFORM
 from assay.core.routes import iter_api_routes
+from assay.http.problems import PROBLEM_CONTENT_TYPE
 from assay.orgs import service as orgs
 from assay.settings import Settings
 from tests.support.identity import (

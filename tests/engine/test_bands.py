@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from assay.core.errors import InvalidModelDefinition
 from assay.engine.bands import compile_bands
+from assay.engine.errors import InvalidModelDefinition
 
 FLASH_BANDS: dict[str, Any] = {
     "verdict": [

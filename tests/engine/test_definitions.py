@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from assay.core.errors import InvalidModelDefinition
+from assay.engine.errors import InvalidModelDefinition
 from assay.engine.results import RowError, ValidatedRecord
 from assay.engine.rules.model import compile_rules
 from assay.engine.schema.input_schema import compile_schema

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from assay.core.errors import InvalidModelDefinition
 from assay.engine.base import EngineScore, ScoringEngine
 from assay.engine.build import build_engine
 from assay.engine.ensemble import Ensemble, compile_ensemble
+from assay.engine.errors import InvalidModelDefinition
 from assay.engine.explanations import EnsembleExplanation, FeatureExplanation, RulesExplanation
 from assay.engine.results import FieldError
 from assay.engine.rules.model import compile_rules

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from assay.engine.rules.expressions import (
+from assay.engine.expressions import (
     MAX_EXPRESSION_LENGTH,
     ExpressionDefinitionError,
     ExpressionError,

@@ -9,7 +9,7 @@ import zipfile
 
 import pytest
 
-from assay.core.errors import InvalidArtifact
+from assay.engine.errors import InvalidArtifact
 from assay.engine.formats import ArtifactFormat, check_artifact_format, detect_format
 
 

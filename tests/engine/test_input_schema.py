@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from assay.core.errors import InvalidModelDefinition
+from assay.engine.errors import InvalidModelDefinition
 from assay.engine.results import RowError, ValidatedRecord
 from assay.engine.schema.input_schema import InputSchema, compile_schema
 

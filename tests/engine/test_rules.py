@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from assay.core.errors import InvalidModelDefinition
 from assay.engine.base import EngineScore
+from assay.engine.errors import InvalidModelDefinition
 from assay.engine.explanations import RulesExplanation
 from assay.engine.results import FieldError
 from assay.engine.rules.model import RulesModel, compile_rules

@@ -18,11 +18,12 @@ from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from assay.core.errors import InvalidArtifact, InvalidModelDefinition, UntrustedArtifact
 from assay.engine.build import build_scorer
+from assay.engine.errors import InvalidArtifact, InvalidModelDefinition, UntrustedArtifact
+from assay.engine.formats import ArtifactFormat
 from assay.engine.integrity import TrustedPublisherKey, generate_publisher_key, sign_artifact
 from assay.engine.results import PredictionResult
-from assay.engine.runtimes import LoadPolicy, OutputSpec, load_runtime
+from assay.engine.runtimes import RUNTIMES, LoadPolicy, OutputSpec, load_runtime
 from assay.engine.schema.input_schema import InputSchema, compile_schema
 from assay.engine.spec import parse_model_spec
 
@@ -34,6 +35,11 @@ SAFE_FORMATS = [
     ("onnx-tensor", "onnx"),
     ("skops", "skops"),
 ]
+
+
+def test_every_artifact_format_has_exactly_one_runtime() -> None:
+    declared = [fmt for entry in RUNTIMES for fmt in entry.formats]
+    assert sorted(declared) == sorted(ArtifactFormat)
 
 
 @pytest.mark.parametrize(("artifact", "fmt"), SAFE_FORMATS)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import yaml
 
-from assay.core.errors import InvalidModelDefinition
+from assay.engine.errors import InvalidModelDefinition
 from assay.engine.explanations import EnsembleExplanation, FeatureExplanation, RulesExplanation
 from assay.engine.ml_model import MLModel
 from assay.engine.pack import Pack, load_pack

@@ -7,9 +7,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from assay.core.errors import InvalidModelDefinition
 from assay.engine.base import EngineScore
 from assay.engine.definition_errors import DefinitionProblems
+from assay.engine.errors import InvalidModelDefinition
 from assay.engine.formats import ArtifactFormat
 from assay.engine.ml_model import MLModel
 from assay.engine.results import FieldError

@@ -21,7 +21,7 @@ import pytest
 from fastapi import FastAPI
 
 from assay import __version__
-from assay.core.errors import PROBLEM_CONTENT_TYPE
+from assay.http.problems import PROBLEM_CONTENT_TYPE
 from assay.settings import Settings
 from tests.support.identity import MakeMember, Member, login
 from tests.support.models import RULES_MANIFEST, auth, register_rules_model
@@ -285,7 +285,7 @@ async def test_invalid_rows_refuse_the_whole_request_and_nothing_is_recorded(
     assert response.headers["content-type"] == PROBLEM_CONTENT_TYPE
     assert {e["field"] for e in body["errors"]} == {"records.1.amount", "records.2.country"}
     assert "records.1.amount" in body["error"]
-    await app.state.scoring.recorder.flush()
+    await app.state.predictions.recorder.flush()
     page = await client.get("/v1/predictions?model=fraud-rules", headers=auth(owner_token))
     assert page.json()["items"] == []
 
@@ -608,7 +608,7 @@ async def test_predictions_through_oip_are_recorded_like_native_ones(
         headers={**auth(owner_token), "x-request-id": "oip-recorded-0001"},
     )
     assert response.status_code == 200, response.text
-    await app.state.scoring.recorder.flush()
+    await app.state.predictions.recorder.flush()
     page = await client.get("/v1/predictions?model=fraud-rules", headers=auth(owner_token))
     [item] = page.json()["items"]
     assert item["request_id"] == "oip-recorded-0001"

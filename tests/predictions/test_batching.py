@@ -230,7 +230,7 @@ class SlowEngine:
 @pytest.fixture
 async def slowed_rules_model(client: httpx.AsyncClient, owner_token: str, app: FastAPI) -> Scorer:
     await register_rules_model(client, owner_token)
-    [loaded] = app.state.scoring.cache.loaded()
+    [loaded] = app.state.registry.cache.loaded()
     scorer: Scorer = loaded.scorer
     reference = Scorer(schema=scorer.schema, engine=scorer.engine, bands=scorer.bands)
     scorer.engine = SlowEngine(scorer.engine, delay=0.02)
@@ -267,7 +267,7 @@ async def test_concurrent_api_requests_are_batched_recorded_and_answered_correct
         assert isinstance(expected, PredictionResult)
         assert result["score"] == expected.score
         assert result["label"] == expected.label
-    await app.state.scoring.recorder.flush()
+    await app.state.predictions.recorder.flush()
     page = await client.get(
         "/v1/predictions?model=fraud-rules&limit=100", headers=auth(owner_token)
     )

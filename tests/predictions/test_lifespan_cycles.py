@@ -75,11 +75,11 @@ async def _serve_once(app: FastAPI, member: Member | None) -> tuple[Member, Pool
             # Cold: concurrent requests resolve the alias together, then wait for one
             # load of the version (the model cache's per-version lock), as after an
             # eviction or a worker start.
-            cache = app.state.scoring.cache
+            cache = app.state.registry.cache
             for entry in cache.loaded():
                 cache.evict(entry.version_id)
             assert member.org_id is not None
-            app.state.scoring.predict.forget(member.org_id, "fraud-rules")
+            app.state.predictions.forget(member.org_id, "fraud-rules")
             answers = await asyncio.gather(
                 *(
                     http.post(

@@ -267,7 +267,7 @@ async def test_the_setting_turns_the_fast_path_off(
 def test_the_plan_follows_the_route_declaration(app: FastAPI) -> None:
     plan = plan_predict_route(app)
     names = [step.name for step in plan.dependencies]
-    assert names == [None, "principal", "scoring", "_limit"]
+    assert names == [None, "principal", "predictions", "_limit"]
     # The same dependencies, in the same order, as the framework resolves for the route
     # (read from its private per-route context: a framework upgrade that moves it fails
     # here, loudly, rather than letting the two drift apart).

@@ -69,7 +69,7 @@ async def test_paging_returns_every_record_once_even_when_a_flush_shares_one_tim
     # Each batch is recorded by one add(): its rows share one created_at.
     await _predict_batch(client, owner_token, [PASSING] * 7)
     await _predict_batch(client, owner_token, [FAILING] * 5)
-    await app.state.scoring.recorder.flush()
+    await app.state.predictions.recorder.flush()
 
     items = await _all_pages(client, owner_token, "", limit=3)
     ids = [item["id"] for item in items]
@@ -94,7 +94,7 @@ async def test_label_and_model_filters_page_too(
         "/v1/models/other-rules/predict", json={"record": PASSING}, headers=auth(owner_token)
     )
     assert other.status_code == 200
-    await app.state.scoring.recorder.flush()
+    await app.state.predictions.recorder.flush()
 
     passing = await _all_pages(client, owner_token, "&model=fraud-rules&label=PASS", limit=2)
     assert len(passing) == 3
@@ -111,7 +111,7 @@ async def test_time_filters_need_a_zone_and_select_by_time(
 ) -> None:
     await register_rules_model(client, owner_token)
     await _predict_batch(client, owner_token, [PASSING, FAILING])
-    await app.state.scoring.recorder.flush()
+    await app.state.predictions.recorder.flush()
     now = datetime.now(UTC)
 
     def at(moment: datetime) -> str:
@@ -187,7 +187,7 @@ async def test_records_are_scoped_to_the_organisation(
 ) -> None:
     await register_rules_model(client, owner_token)
     await _predict_batch(client, owner_token, [PASSING, FAILING])
-    await app.state.scoring.recorder.flush()
+    await app.state.predictions.recorder.flush()
     stranger = await make_member(role="owner")
     token = (await login(client, stranger))["access_token"]
     page = await client.get("/v1/predictions", headers=auth(token))
@@ -214,7 +214,7 @@ async def test_pii_fields_are_encrypted_or_dropped_per_model(
         headers=auth(owner_token),
     )
     assert response.status_code == 200
-    await app.state.scoring.recorder.flush()
+    await app.state.predictions.recorder.flush()
     [record] = await _stored_records(app)
     assert record.inputs == PASSING
     if mode == "drop":
@@ -253,7 +253,7 @@ async def test_buffered_records_are_written_when_the_app_shuts_down(
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
             for _ in range(3):
                 await _predict_batch(http, owner_token, [PASSING, FAILING])
-        assert second.state.scoring.recorder.pending == 6
+        assert second.state.predictions.recorder.pending == 6
         assert await _stored_records(app) == []
     assert len(await _stored_records(app)) == 6
 

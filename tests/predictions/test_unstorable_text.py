@@ -45,8 +45,8 @@ async def _post(client: httpx.AsyncClient, token: str, body: str, **headers: str
 
 
 async def _stored(app: FastAPI) -> list[PredictionRecord]:
-    await app.state.scoring.recorder.flush()
-    assert app.state.scoring.recorder.pending == 0  # nothing stuck in the buffer
+    await app.state.predictions.recorder.flush()
+    assert app.state.predictions.recorder.pending == 0  # nothing stuck in the buffer
     async with app.state.database.sessionmaker() as db:
         rows = await db.execute(across_tenants(select(PredictionRecord), "test reads records"))
         return list(rows.scalars())

@@ -129,7 +129,7 @@ async def test_the_models_walk_through_runs_as_written(
     assert rules["effective_score"] == 0.9
 
     # records: {pii: drop} — the email is not kept, sealed or otherwise.
-    await app.state.scoring.recorder.flush()
+    await app.state.predictions.recorder.flush()
     async with app.state.database.sessionmaker() as db:
         [record] = (
             await db.execute(across_tenants(select(PredictionRecord), "test reads records"))

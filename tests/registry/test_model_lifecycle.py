@@ -100,7 +100,7 @@ async def trust(client: httpx.AsyncClient, token: str, public_key: str) -> str:
 
 
 def stored_path(app: FastAPI, digest: str) -> Path:
-    root: Path = app.state.scoring.store.root
+    root: Path = app.state.registry.store.root
     return root / "sha256" / digest[:2] / digest
 
 
@@ -343,8 +343,8 @@ async def test_a_deleted_artifact_is_an_integrity_failure_remembered_not_retried
 ) -> None:
     digest = await _registered_lightgbm(client, owner_token, artifacts)
     stored_path(app, digest).unlink()
-    for entry in app.state.scoring.cache.loaded():
-        app.state.scoring.cache.evict(entry.version_id)
+    for entry in app.state.registry.cache.loaded():
+        app.state.registry.cache.evict(entry.version_id)
     failures = metric("assay_model_integrity_failures_total")
     response = await predict(client, owner_token, "lgbm")
     assert response.status_code == 503
@@ -577,10 +577,10 @@ async def test_a_deleted_model_leaves_the_cache(
 ) -> None:
     await _registered_lightgbm(client, owner_token, artifacts)
     assert (await predict(client, owner_token, "lgbm")).status_code == 200
-    assert len(app.state.scoring.cache.loaded()) == 1
+    assert len(app.state.registry.cache.loaded()) == 1
     deleted = await client.delete("/v1/models/lgbm", headers=auth(owner_token))
     assert deleted.status_code == 204
-    assert app.state.scoring.cache.loaded() == []
+    assert app.state.registry.cache.loaded() == []
     assert (await predict(client, owner_token, "lgbm")).status_code == 404
     assert (await client.get("/v1/models/lgbm", headers=auth(owner_token))).status_code == 404
     [event] = await events(app, "model.deleted")
@@ -642,7 +642,7 @@ async def test_the_cache_evicts_least_recently_used_versions_by_artifact_bytes(
         transport = httpx.ASGITransport(app=small, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
             token = (await login(http, owner))["access_token"]
-            cache = small.state.scoring.cache
+            cache = small.state.registry.cache
             for name, data in (("first", first), ("second", second)):
                 await create(http, token, name)
                 assert (await upload(http, token, name, data)).status_code == 201

@@ -80,7 +80,7 @@ async def test_records_are_kept_with_pii_encrypted(
         json={"record": {"amount": 5000, "country": "GB", "email": "grace@example.org"}},
         headers=auth(owner_token),
     )
-    await app.state.scoring.recorder.flush()
+    await app.state.predictions.recorder.flush()
     page = await client.get("/v1/predictions?model=fraud-rules", headers=auth(owner_token))
     assert page.status_code == 200
     [item] = page.json()["items"]

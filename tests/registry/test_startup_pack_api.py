@@ -15,8 +15,8 @@ import yaml
 from fastapi import FastAPI
 from sqlalchemy import select
 
-from assay.core.errors import InvalidArtifact, InvalidModelDefinition
 from assay.core.tenancy import across_tenants
+from assay.engine.errors import InvalidArtifact, InvalidModelDefinition
 from assay.engine.pack import Pack
 from assay.predictions.models import PredictionRecord
 from assay.predictions.records import read_private_inputs
@@ -151,11 +151,11 @@ async def test_a_tampered_artifact_is_refused_and_shows_unhealthy(
 ) -> None:
     detail = await client.get("/v1/models/startup-success-lgbm", headers={"x-api-key": pack_key})
     digest = detail.json()["versions"][0]["artifact_digest"]
-    path = app.state.scoring.store.root / "sha256" / digest[:2] / digest
+    path = app.state.registry.store.root / "sha256" / digest[:2] / digest
     path.write_bytes(path.read_bytes().replace(b"tree", b"TREE", 1))
     # Force a fresh load, as after an eviction or in a new worker.
-    for entry in app.state.scoring.cache.loaded():
-        app.state.scoring.cache.evict(entry.version_id)
+    for entry in app.state.registry.cache.loaded():
+        app.state.registry.cache.evict(entry.version_id)
     response = await _predict(client, pack_key, "startup-success-lgbm", record=SERIES_A)
     assert response.status_code == 503
     assert response.json()["type"] == "urn:assay:problem:model-unavailable"
@@ -241,7 +241,7 @@ async def test_a_pack_sets_how_records_keep_personal_data(
         f"/v1/models/{ENSEMBLE}/predict", json={"record": SERIES_A}, headers=auth(owner_token)
     )
     assert response.status_code == 200
-    await app.state.scoring.recorder.flush()
+    await app.state.predictions.recorder.flush()
     async with app.state.database.sessionmaker() as db:
         [record] = (
             await db.execute(across_tenants(select(PredictionRecord), "test reads records"))

@@ -154,7 +154,7 @@ async def test_lists_never_show_another_organisations_objects(
     token_a = (await login(client, a))["access_token"]
     token_b = (await login(client, b))["access_token"]
     ids_a = await _populate(client, token_a)
-    await app.state.scoring.recorder.flush()
+    await app.state.predictions.recorder.flush()
     for route in iter_api_routes(app):
         if "GET" not in (route.methods or ()) or "{" in route.path:
             continue

@@ -12,7 +12,7 @@ from fastapi import FastAPI
 
 from assay.audit.service import CLI
 from assay.core.principal import platform_in
-from assay.registry.packs import ImportedModel, import_pack
+from assay.registry.packs import ImportedModel
 
 RULES_MANIFEST: dict[str, Any] = {
     "schema": {
@@ -73,18 +73,9 @@ async def register_rules_model(
 async def import_pack_into(
     app: FastAPI, org_id: uuid.UUID | None, directory: Path
 ) -> list[ImportedModel]:
-    """`assay models import`, through the running app's store and model cache."""
+    """`assay models import`, through the running app's registry."""
     assert org_id is not None
-    scoring = app.state.scoring
     async with app.state.database.sessionmaker() as db:
-        imported = await import_pack(
-            db,
-            scoring.store,
-            scoring.cache,
-            scoring.settings,
-            CLI,
-            platform_in(org_id),
-            directory,
-        )
+        imported = await app.state.registry.import_pack(db, CLI, platform_in(org_id), directory)
         await db.commit()
     return imported

@@ -52,20 +52,22 @@ async def _readyz_after_breaking(app: Any, break_it: Callable[[Any], None]) -> h
 
 
 async def test_readyz_names_an_unreachable_redis(
-    settings_factory: Callable[..., Settings], database_url: str, redis_url: str, free_port: int
+    settings_factory: Callable[..., Settings],
+    database_url: str,
+    redis_url: str,
+    free_port: int,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     app = create_app(settings_factory(database_url=database_url, redis_url=redis_url))
+    closed_port = RedisCache(f"redis://127.0.0.1:{free_port}/0", 0.5)
 
     def point_cache_at_closed_port(application: Any) -> None:
-        # Redis goes away after start-up: the original client is parked, not leaked.
-        parked.append(application.state.cache)
-        application.state.cache = RedisCache(f"redis://127.0.0.1:{free_port}/0", 0.5)
-
-    parked: list[Any] = []
+        # Redis goes away after start-up: the application's cache now pings a real client
+        # of a port where nothing listens.
+        monkeypatch.setattr(application.state.cache, "ping", closed_port.ping)
 
     response = await _readyz_after_breaking(app, point_cache_at_closed_port)
-    for cache in parked:
-        await cache.close()
+    await closed_port.close()
     assert response.status_code == 503
     assert response.headers["content-type"] == "application/problem+json"
     body = response.json()

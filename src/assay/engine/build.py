@@ -18,11 +18,11 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from assay.core.errors import InvalidArtifact
 from assay.engine.bands import compile_bands
 from assay.engine.base import ScoringEngine
 from assay.engine.definition_errors import DefinitionProblems, definition_error
 from assay.engine.ensemble import compile_ensemble
+from assay.engine.errors import InvalidArtifact
 from assay.engine.ml_model import MLModel
 from assay.engine.rules.model import compile_rules
 from assay.engine.runtimes import LoadPolicy, ModelRuntime, load_runtime

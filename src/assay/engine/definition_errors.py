@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from assay.core.errors import InvalidModelDefinition
+from assay.engine.errors import InvalidModelDefinition
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ import io
 import zipfile
 from enum import StrEnum
 
-from assay.core.errors import InvalidArtifact
+from assay.engine.errors import InvalidArtifact
 
 
 class ArtifactFormat(StrEnum):
@@ -28,6 +28,12 @@ class ArtifactFormat(StrEnum):
 
 # Formats whose loading can run code embedded in the file.
 CODE_EXECUTING_FORMATS = frozenset({ArtifactFormat.PICKLE})
+# Why such a format is refused, at registration and at load.
+PICKLE_REFUSED = (
+    "Pickle and joblib artifacts run code when they are loaded; they are refused unless "
+    "the operator allows pickle and the artifact is signed by a trusted publisher. "
+    "Prefer ONNX, skops, LightGBM or XGBoost formats."
+)
 
 _ARCHIVE_MAGIC: tuple[tuple[bytes, str], ...] = (
     (b"\x1f\x8b", "gzip"),

@@ -25,7 +25,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from assay.core.errors import ArtifactIntegrityError, UntrustedArtifact
+from assay.engine.errors import ArtifactIntegrityError, UntrustedArtifact
 
 DIGEST_PATTERN = re.compile(r"^[0-9a-f]{64}$")
 SIGNATURE_CONTEXT = b"assay-artifact-v1:"

@@ -22,11 +22,11 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from assay.core.errors import InvalidModelDefinition
 from assay.engine.bands import BandsDefinition
 from assay.engine.build import AnySpec, build_scorer
 from assay.engine.definition_errors import DefinitionProblems, join_path
 from assay.engine.ensemble import CeilingSpec, ComponentSpec
+from assay.engine.errors import InvalidModelDefinition
 from assay.engine.formats import ArtifactFormat
 from assay.engine.rules.definition import RulesDefinition
 from assay.engine.rules.model import compile_rules

@@ -28,13 +28,8 @@ from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from assay.core.errors import (
-    PayloadTooLarge,
-    ValidationFailed,
-    problem_body,
-    problem_response,
-    request_id_of,
-)
+from assay.core.errors import PayloadTooLarge, ValidationFailed
+from assay.http.problems import problem_body, problem_response, request_id_of
 from assay.http.route_markers import RouteMarkerCache
 
 MAX_PATH_SEGMENT_LENGTH = 255

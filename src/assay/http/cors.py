@@ -12,7 +12,8 @@ from collections.abc import Sequence
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from assay.core.errors import Forbidden, problem_body, problem_response, request_id_of
+from assay.core.errors import Forbidden
+from assay.http.problems import problem_body, problem_response, request_id_of
 
 ALLOWED_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 ALLOWED_REQUEST_HEADERS = (

@@ -31,15 +31,9 @@ import re
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from assay.core.errors import (
-    AssayError,
-    PayloadTooLarge,
-    ValidationFailed,
-    problem_body,
-    problem_response,
-    request_id_of,
-)
+from assay.core.errors import AssayError, PayloadTooLarge, ValidationFailed
 from assay.http.body_limit import BodyTooLarge
+from assay.http.problems import problem_body, problem_response, request_id_of
 
 _STRING = re.compile(rb'"(?:[^"\\]++|\\.)*+"', re.DOTALL)
 _NOT_SKELETON = bytes(b for b in range(256) if b not in b"[]{},")

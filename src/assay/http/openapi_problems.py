@@ -16,8 +16,8 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from assay.core.errors import PROBLEM_CONTENT_TYPE
 from assay.http.body_limit import MAX_PATH_SEGMENT_LENGTH
+from assay.http.problems import PROBLEM_CONTENT_TYPE
 
 PROBLEM_STATUSES = (400, 401, 403, 404, 405, 409, 413, 415, 422, 429, 500, 503)
 _METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}

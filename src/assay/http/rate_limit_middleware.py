@@ -9,14 +9,8 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from assay.core.errors import (
-    AssayError,
-    DependencyUnavailable,
-    RateLimited,
-    problem_body,
-    problem_response,
-    request_id_of,
-)
+from assay.core.errors import AssayError, DependencyUnavailable, RateLimited
+from assay.http.problems import problem_body, problem_response, request_id_of
 from assay.http.rate_limit import APPLIED_STATE_KEY, BUDGET_STATE_KEY, RateClass, RateLimiter
 
 

@@ -12,7 +12,6 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from assay.core.errors import internal_error_body, problem_response
 from assay.core.logging import (
     AccessLog,
     bind_request_context,
@@ -22,6 +21,7 @@ from assay.core.logging import (
 from assay.core.metrics import HTTP_IN_FLIGHT, HTTP_LATENCY, HTTP_REQUESTS
 from assay.core.net import IPNetwork, resolve_client_address
 from assay.core.tracing import report_exception
+from assay.http.problems import internal_error_body, problem_response
 
 REQUEST_ID_HEADER = "x-request-id"
 _WELL_FORMED_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from assay.core.errors import internal_error_body, problem_response
+from assay.http.problems import internal_error_body, problem_response
 
 
 async def call_answering_errors(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:

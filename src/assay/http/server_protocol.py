@@ -37,7 +37,8 @@ from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
-from assay.core.errors import PROBLEM_CONTENT_TYPE, PROBLEM_TYPE_PREFIX
+from assay.core.errors import PROBLEM_TYPE_PREFIX
+from assay.http.problems import PROBLEM_CONTENT_TYPE
 from assay.http.security_headers import API_CSP, STATIC_HEADERS, hsts_value
 from assay.settings import Settings, load_settings
 

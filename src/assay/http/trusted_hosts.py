@@ -12,7 +12,8 @@ from urllib.parse import urlsplit
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from assay.core.errors import BadRequest, problem_body, problem_response, request_id_of
+from assay.core.errors import BadRequest
+from assay.http.problems import problem_body, problem_response, request_id_of
 
 PROBE_PATHS = frozenset({"/livez", "/readyz"})
 

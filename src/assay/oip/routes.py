@@ -1,31 +1,22 @@
 """Open Inference Protocol (KServe V2) REST routes under /v2.
 
 Same credentials, permissions, rate limits, validation and prediction records as the
-native API; the wire format and tensor conventions are in `assay.oip.service`.
+native API; the wire format is in `assay.oip.schemas`, the tensor conventions in
+`assay.oip.tensors` and `assay.oip.extensions`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from starlette.types import Message
 
-from assay import __version__
-from assay.auth.deps import require
 from assay.core.db import DbSession
-from assay.core.errors import (
-    AssayError,
-    BadRequest,
-    DependencyUnavailable,
-    UnsupportedMediaType,
-    ValidationFailed,
-)
-from assay.core.permissions import Permission
-from assay.core.principal import OrgPrincipal
+from assay.core.errors import AssayError, BadRequest, UnsupportedMediaType, ValidationFailed
 from assay.http.json_limits import (
     JsonStructureLimits,
     is_json_media_type,
@@ -33,16 +24,15 @@ from assay.http.json_limits import (
     refused_escape,
 )
 from assay.http.rate_limit import RateLimitScoring
-from assay.oip import service as oip
-from assay.predictions.context import ScoringContext, scoring_of
-from assay.system.service import check_readiness
+from assay.oip import schemas as oip
+from assay.oip.deps import Inference
+from assay.oip.extensions import BinaryInferenceResponse
+from assay.predictions.deps import CanPredict
+from assay.registry.deps import CanReadModels
+from assay.system.deps import System
 
 BINARY_HEADER = "inference-header-content-length"
 BINARY_STATE = "oip_binary_data"
-
-Scoring = Annotated[ScoringContext, Depends(scoring_of)]
-CanRead = Annotated[OrgPrincipal, Depends(require(Permission.MODELS_READ))]
-CanPredict = Annotated[OrgPrincipal, Depends(require(Permission.PREDICT))]
 
 
 def _error_message(exc: AssayError) -> str:
@@ -123,7 +113,7 @@ def _binary_data(request: Request) -> bytes | None:
 
 
 def _respond(
-    result: oip.InferenceResponse | oip.BinaryInferenceResponse,
+    result: oip.InferenceResponse | BinaryInferenceResponse,
 ) -> oip.InferenceResponse | Response:
     if isinstance(result, oip.InferenceResponse):
         return result
@@ -167,10 +157,8 @@ router = APIRouter(
 
 
 @router.get("", summary="Server metadata")
-async def server_metadata(principal: CanRead) -> oip.ServerMetadata:
-    return oip.ServerMetadata(
-        name=oip.SERVER_NAME, version=__version__, extensions=list(oip.EXTENSIONS)
-    )
+async def server_metadata(principal: CanReadModels, inference: Inference) -> oip.ServerMetadata:
+    return inference.server_metadata()
 
 
 @router.get("/health/live", summary="The server answers (public)")
@@ -183,43 +171,23 @@ async def server_live() -> oip.ServerLive:
     summary="The database answers (public)",
     responses={503: {"description": "A dependency is unavailable"}},
 )
-async def server_ready(request: Request) -> oip.ServerReady:
-    state = request.app.state
-    checks = await check_readiness(
-        state.database, state.cache, state.settings.health_check_timeout_seconds
-    )
-    failing = sorted(name for name, result in checks.items() if result != "ok")
-    if failing:
-        raise DependencyUnavailable(
-            f"Not ready: {', '.join(failing)} did not answer.",
-            extra={"ready": False, "checks": checks},
-        )
+async def server_ready(system: System) -> oip.ServerReady:
+    await system.require_ready(extra={"ready": False})
     return oip.ServerReady(ready=True)
 
 
 @router.get("/models/{name}", summary="Model metadata (the production alias)")
 async def model_metadata(
-    name: str, principal: CanRead, db: DbSession, scoring: Scoring
+    name: str, principal: CanReadModels, db: DbSession, inference: Inference
 ) -> oip.ModelMetadata:
-    return await oip.read_metadata(scoring.predict, db, principal, name, None)
+    return await inference.model_metadata(db, principal, name, None)
 
 
 @router.get("/models/{name}/versions/{version}", summary="Model metadata of one version")
 async def version_metadata(
-    name: str, version: str, principal: CanRead, db: DbSession, scoring: Scoring
+    name: str, version: str, principal: CanReadModels, db: DbSession, inference: Inference
 ) -> oip.ModelMetadata:
-    return await oip.read_metadata(scoring.predict, db, principal, name, version)
-
-
-async def _ready(
-    scoring: ScoringContext,
-    principal: OrgPrincipal,
-    name: str,
-    version: str | None,
-) -> oip.ModelReady:
-    # Ready means loaded and verified: this loads the version if it is not yet in memory.
-    await scoring.predict.load(principal, name, oip.version_ref(version))
-    return oip.ModelReady(name=name, ready=True)
+    return await inference.model_metadata(db, principal, name, version)
 
 
 @router.get(
@@ -227,8 +195,8 @@ async def _ready(
     summary="The model's production version loads and can score",
     responses={503: {"description": "The version is unhealthy"}},
 )
-async def model_ready(name: str, principal: CanRead, scoring: Scoring) -> oip.ModelReady:
-    return await _ready(scoring, principal, name, None)
+async def model_ready(name: str, principal: CanReadModels, inference: Inference) -> oip.ModelReady:
+    return await inference.model_ready(principal, name, None)
 
 
 @router.get(
@@ -237,9 +205,9 @@ async def model_ready(name: str, principal: CanRead, scoring: Scoring) -> oip.Mo
     responses={503: {"description": "The version is unhealthy"}},
 )
 async def version_ready(
-    name: str, version: str, principal: CanRead, scoring: Scoring
+    name: str, version: str, principal: CanReadModels, inference: Inference
 ) -> oip.ModelReady:
-    return await _ready(scoring, principal, name, version)
+    return await inference.model_ready(principal, name, version)
 
 
 _INFER_ERRORS: dict[int | str, dict[str, Any]] = {
@@ -265,11 +233,10 @@ async def infer(
     body: oip.InferenceRequest,
     request: Request,
     principal: CanPredict,
-    scoring: Scoring,
+    inference: Inference,
     _limit: RateLimitScoring,
 ) -> oip.InferenceResponse | Response:
-    result = await oip.infer(
-        scoring.predict,
+    result = await inference.infer(
         principal,
         name,
         None,
@@ -292,11 +259,10 @@ async def infer_version(
     body: oip.InferenceRequest,
     request: Request,
     principal: CanPredict,
-    scoring: Scoring,
+    inference: Inference,
     _limit: RateLimitScoring,
 ) -> oip.InferenceResponse | Response:
-    result = await oip.infer(
-        scoring.predict,
+    result = await inference.infer(
         principal,
         name,
         version,

@@ -1,4 +1,4 @@
-"""Tables of the scoring feature: the model registry and prediction records."""
+"""The prediction records table: one row per scoring, inputs with PII sealed or dropped."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Request and response bodies of the scoring routes."""
+"""Request and response bodies of the native predict route and the prediction records."""
 
 from __future__ import annotations
 

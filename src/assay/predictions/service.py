@@ -1,5 +1,10 @@
-"""The predict path: resolve the version, validate, score off the event loop (single
-records through the micro-batcher), record."""
+"""The predict path and prediction records: one `PredictService` per application.
+
+Predicting resolves the version (through a per-process cache of alias resolutions the
+registry's change notices keep current), validates, scores off the event loop (single
+records through the micro-batcher) and records every prediction. The service also owns
+the recorder's lifecycle and reads the records back, a page at a time.
+"""
 
 from __future__ import annotations
 
@@ -18,11 +23,17 @@ from assay.core.single_flight import SingleFlight
 from assay.engine.results import PredictionResult, RowError
 from assay.engine.scorer import Scorer
 from assay.predictions.batcher import MicroBatcher
-from assay.predictions.records import PredictionRecorder, split_inputs
+from assay.predictions.models import PredictionRecord
+from assay.predictions.records import (
+    PredictionRecorder,
+    RecordFilter,
+    list_records,
+    split_inputs,
+)
 from assay.predictions.threads import ScoringThreads
-from assay.registry.model_cache import LoadedVersion, ModelCache
 from assay.registry.models import ModelVersion, RegisteredModel
-from assay.registry.repository import VersionRef, get_model, resolve_version
+from assay.registry.schemas import VersionRef
+from assay.registry.service import ModelRegistry
 from assay.settings import Settings
 
 
@@ -38,7 +49,7 @@ class Served:
 
     model: RegisteredModel
     version: ModelVersion
-    loaded: LoadedVersion
+    scorer: Scorer
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,16 +65,17 @@ class PredictService:
         self,
         settings: Settings,
         sessionmaker: async_sessionmaker[AsyncSession],
-        cache: ModelCache,
-        recorder: PredictionRecorder,
+        registry: ModelRegistry,
         keyring: Keyring,
     ) -> None:
         self.settings = settings
         # The predict path opens a database session only when it needs one (a resolution
         # cache miss, synchronous records): with every cache warm it touches no database.
         self.sessionmaker = sessionmaker
-        self.cache = cache
-        self.recorder = recorder
+        self.registry = registry
+        # The registry's loaded versions, read on every request with no call between.
+        self.cache = registry.cache
+        self.recorder = PredictionRecorder(settings, sessionmaker)
         self.keyring = keyring
         self.threads = ScoringThreads(settings.scoring_threads)
         self.batcher = MicroBatcher(
@@ -76,7 +88,20 @@ class PredictService:
         self._resolutions: dict[tuple[Any, ...], tuple[float, Resolved]] = {}
         self._resolving: SingleFlight[Resolved] = SingleFlight()
 
+    def start(self) -> None:
+        """At every lifespan start: the recorder's flush loop."""
+        self.recorder.start()
+
+    async def stop(self) -> None:
+        """Write the buffered records, then let the scoring threads go."""
+        try:
+            await self.recorder.stop()
+        finally:
+            self.threads.close()
+
     def forget(self, org_id: uuid.UUID, model_name: str) -> None:
+        """Drop the model's cached alias resolutions (the registry calls this after a
+        change commits), so the next request here reads them again."""
         for key in [k for k in self._resolutions if k[0] == org_id and k[1] == model_name]:
             del self._resolutions[key]
 
@@ -93,8 +118,7 @@ class PredictService:
         self, key: tuple[Any, ...], principal: OrgPrincipal, name: str, ref: VersionRef
     ) -> Resolved:
         async with self.sessionmaker() as db:
-            model = await get_model(db, principal, name)
-            version = await resolve_version(db, principal, model, ref)
+            model, version = await self.registry.resolve(db, principal, name, ref)
             # Cached beyond this session: detach them, so nothing expires the attributes
             # other requests read.
             db.expunge(model)
@@ -109,7 +133,7 @@ class PredictService:
         """Resolve `ref` inside the principal's organisation and load that version."""
         resolved = await self.resolve(principal, name, ref)
         loaded = await self.cache.get(resolved.version, resolved.model.name)
-        return Served(resolved.model, resolved.version, loaded)
+        return Served(resolved.model, resolved.version, loaded.scorer)
 
     async def predict(
         self,
@@ -185,7 +209,7 @@ class PredictService:
         request_id: str | None,
     ) -> PredictOutcome:
         started = time.perf_counter()
-        results = await self._score(served.loaded.scorer, records, explain)
+        results = await self._score(served.scorer, records, explain)
         latency_ms = (time.perf_counter() - started) * 1000
         if strict and any(isinstance(r, RowError) for r in results):
             failing = [r for r in results if isinstance(r, RowError)]
@@ -222,7 +246,7 @@ class PredictService:
         request_id: str | None,
     ) -> list[dict[str, Any]]:
         version = served.version
-        pii = served.loaded.scorer.schema.pii_fields
+        pii = served.scorer.schema.pii_fields
         pii_mode = version.definition.get("records", {}).get("pii", "encrypt")
         per_record = latency_ms / max(len(records), 1)
         rows: list[dict[str, Any]] = []
@@ -253,3 +277,15 @@ class PredictService:
                 }
             )
         return rows
+
+    async def list_records(
+        self,
+        db: AsyncSession,
+        principal: OrgPrincipal,
+        filters: RecordFilter,
+        *,
+        cursor: str | None,
+        limit: int,
+    ) -> tuple[list[PredictionRecord], str | None]:
+        """One page of the organisation's records, newest first, and the next page's cursor."""
+        return await list_records(db, principal, filters, cursor=cursor, limit=limit)

@@ -17,7 +17,8 @@ import tempfile
 from pathlib import Path
 from typing import Protocol
 
-from assay.core.errors import ArtifactIntegrityError, DependencyUnavailable, NotFound
+from assay.core.errors import DependencyUnavailable, NotFound
+from assay.engine.errors import ArtifactIntegrityError
 from assay.engine.integrity import is_digest, sha256_digest, verify_digest
 
 _DIR_MODE = 0o700

@@ -18,7 +18,6 @@ from assay.auth.deps import IdentityContext
 from assay.cli_support import EXIT_CONFIG_PROBLEM, run_with_identity
 from assay.core.errors import NotFound
 from assay.core.principal import PLATFORM, platform_in
-from assay.core.tenancy import OrganisationScope, across_tenants, scoped
 from assay.engine.integrity import (
     encode_signature,
     generate_publisher_key,
@@ -26,13 +25,11 @@ from assay.engine.integrity import (
     sign_artifact,
 )
 from assay.orgs.models import Organisation
-from assay.registry import service
-from assay.registry.artifact_store import FilesystemArtifactStore
-from assay.registry.health import HEALTHY, Changed, check_artifact, mark_healthy, mark_unhealthy
-from assay.registry.model_cache import ModelCache
-from assay.registry.models import ModelVersion, PublisherKey, RegisteredModel
-from assay.registry.packs import ImportedModel, import_pack
-from assay.settings import Settings
+from assay.registry.health import Changed
+from assay.registry.models import PublisherKey
+from assay.registry.packs import ImportedModel
+from assay.registry.service import ModelRegistry
+from assay.registry.versions import ArtifactCheck
 
 models_app = typer.Typer(no_args_is_help=True, help="Import, sign and verify models.")
 keys_app = typer.Typer(no_args_is_help=True, help="Trusted publisher keys of an organisation.")
@@ -47,13 +44,8 @@ async def _org(db: AsyncSession, slug: str) -> Organisation:
     return org
 
 
-def store_of(settings: Settings) -> FilesystemArtifactStore:
-    return FilesystemArtifactStore(settings.data_dir / "artifacts")
-
-
-def _cache_of(identity: IdentityContext) -> ModelCache:
-    settings = identity.settings
-    return ModelCache(settings, store_of(settings), identity.database.sessionmaker)
+def _registry_of(identity: IdentityContext) -> ModelRegistry:
+    return ModelRegistry.build(identity.settings, identity.database.sessionmaker)
 
 
 def _fail(message: str) -> NoReturn:
@@ -76,14 +68,8 @@ def import_command(
 
     async def action(db: AsyncSession, identity: IdentityContext) -> list[ImportedModel]:
         organisation = await _org(db, org)
-        return await import_pack(
-            db,
-            store_of(identity.settings),
-            _cache_of(identity),
-            identity.settings,
-            CLI,
-            platform_in(organisation.id),
-            directory,
+        return await _registry_of(identity).import_pack(
+            db, CLI, platform_in(organisation.id), directory
         )
 
     for model in run_with_identity(action):
@@ -157,45 +143,17 @@ def verify() -> None:
     unhealthy; an unhealthy one that passes is marked healthy again (with the ensembles
     that failed only through it). Exits 1 on any failure."""
 
-    async def action(db: AsyncSession, identity: IdentityContext) -> int:
-        settings = identity.settings
-        store = store_of(settings)
-        rows = await db.execute(
-            across_tenants(
-                select(ModelVersion, RegisteredModel.name)
-                .join(RegisteredModel, RegisteredModel.id == ModelVersion.model_id)
-                .where(ModelVersion.artifact_digest.is_not(None))
-                .order_by(RegisteredModel.name, ModelVersion.version),
-                "verifying every stored artifact",
-            )
-        )
-        failures = 0
-        for version, name in rows.all():
-            problem = await check_artifact(
-                db, store, version, require_signatures=settings.require_model_signatures
-            )
-            if problem is not None:
-                failures += 1
-                if version.status == HEALTHY or version.status_reason != problem:
-                    await mark_unhealthy(
-                        db,
-                        CLI,
-                        version,
-                        name,
-                        reason=problem,
-                        action="model.verification_failed",
-                        actor=PLATFORM,
-                    )
-                typer.echo(f"FAIL {name} v{version.version}: {problem}")
-                continue
-            restored = ""
-            if version.status != HEALTHY:
-                await mark_healthy(db, CLI, version, name, actor=PLATFORM)
-                restored = " (healthy again)"
-            typer.echo(f"ok   {name} v{version.version} sha256:{version.artifact_digest}{restored}")
-        return failures
+    async def action(db: AsyncSession, identity: IdentityContext) -> list[ArtifactCheck]:
+        return await _registry_of(identity).versions.verify_stored_artifacts(db, CLI, PLATFORM)
 
-    failures = run_with_identity(action)
+    failures = 0
+    for check in run_with_identity(action):
+        if check.problem is not None:
+            failures += 1
+            typer.echo(f"FAIL {check.model} v{check.version}: {check.problem}")
+            continue
+        restored = " (healthy again)" if check.healthy_again else ""
+        typer.echo(f"ok   {check.model} v{check.version} sha256:{check.artifact_digest}{restored}")
     if failures:
         typer.echo(f"{failures} artifact(s) failed verification.", err=True)
         raise typer.Exit(1)
@@ -212,8 +170,8 @@ def trust(
 
     async def action(db: AsyncSession, identity: IdentityContext) -> str:
         organisation = await _org(db, org)
-        key = await service.trust_key(
-            db, CLI, PLATFORM, organisation.id, name=name, public_key=public_key
+        key = await _registry_of(identity).keys.trust_key(
+            db, CLI, platform_in(organisation.id), name=name, public_key=public_key
         )
         return key.fingerprint
 
@@ -226,12 +184,7 @@ def list_keys(org: Annotated[str, typer.Option(help="Organisation slug.")]) -> N
 
     async def action(db: AsyncSession, identity: IdentityContext) -> list[PublisherKey]:
         organisation = await _org(db, org)
-        rows = await db.execute(
-            scoped(OrganisationScope(organisation.id), PublisherKey).order_by(
-                PublisherKey.created_at
-            )
-        )
-        return list(rows.scalars())
+        return await _registry_of(identity).keys.list_keys(db, platform_in(organisation.id))
 
     for key in run_with_identity(action):
         state = "revoked" if key.revoked_at else "trusted"
@@ -248,7 +201,9 @@ def revoke(
 
     async def action(db: AsyncSession, identity: IdentityContext) -> list[Changed]:
         organisation = await _org(db, org)
-        return await service.revoke_key(db, CLI, PLATFORM, organisation.id, fingerprint)
+        return await _registry_of(identity).keys.revoke_key(
+            db, CLI, platform_in(organisation.id), fingerprint
+        )
 
     changed = run_with_identity(action)
     typer.echo(f"Revoked {fingerprint}.")

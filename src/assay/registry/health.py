@@ -26,9 +26,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from assay.audit.service import RequestMeta, record_event
-from assay.core.errors import ArtifactIntegrityError, NotFound, UntrustedArtifact
+from assay.core.errors import NotFound
 from assay.core.principal import Principal
 from assay.core.tenancy import OrganisationScope, scope_statement, scoped
+from assay.engine.errors import ArtifactIntegrityError, UntrustedArtifact
 from assay.engine.formats import ArtifactFormat
 from assay.engine.integrity import TrustedPublisherKey, verify_signature
 from assay.registry.artifact_store import ArtifactStore

@@ -32,23 +32,23 @@ from prometheus_client import Counter, Gauge
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from assay.audit.service import RequestMeta
-from assay.core.errors import (
-    ArtifactIntegrityError,
-    InvalidArtifact,
-    InvalidModelDefinition,
-    ModelUnavailable,
-    NotFound,
-    UntrustedArtifact,
-)
+from assay.core.errors import NotFound
 from assay.core.logging import get_logger
 from assay.core.memory import freeze_long_lived_objects
 from assay.core.tenancy import OrganisationScope, scoped
 from assay.engine.build import build_scorer
+from assay.engine.errors import (
+    ArtifactIntegrityError,
+    InvalidArtifact,
+    InvalidModelDefinition,
+    UntrustedArtifact,
+)
 from assay.engine.runtimes import LoadPolicy
 from assay.engine.schema.input_schema import compile_schema
 from assay.engine.scorer import Scorer
 from assay.engine.spec import parse_model_spec
 from assay.registry.artifact_store import ArtifactStore
+from assay.registry.errors import ModelUnavailable
 from assay.registry.health import (
     COMPONENT_REASON,
     DIGEST_MISMATCH,
@@ -72,7 +72,7 @@ LOAD_FAILURES = Counter(
 )
 MODEL_LOADS = Counter("assay_model_loads", "Model versions loaded into memory, by kind.", ["kind"])
 LOADED_MODELS = Gauge("assay_models_loaded", "Model versions currently loaded in memory.")
-log = get_logger("assay.scoring")
+log = get_logger("assay.registry")
 # A version that failed to load for a reason not kept in its row (a component was
 # unavailable) is not retried on every request: the failure is remembered this long.
 FAILURE_MEMORY_SECONDS = 5.0

@@ -1,4 +1,4 @@
-"""Tables of the scoring feature: the model registry and prediction records."""
+"""Tables of the model registry: models, their versions and aliases, publisher keys."""
 
 from __future__ import annotations
 

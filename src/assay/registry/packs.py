@@ -1,30 +1,20 @@
-"""Registering a whole model pack (a directory with a manifest) through the registry.
+"""Reading a model pack (a directory with a manifest) for `ModelRegistry.import_pack`.
 
-Every model goes through the same `register_version` as an upload through the API
+Every model of a pack goes through the same registration as an upload through the API
 (signature checked, artifact stored and pinned, version loaded), and each alias moves
-only after its version loaded. Every file the pack names is read before anything is
-written, so a pack that is incomplete (not trained yet, say) registers nothing. Importing
-the same pack again is idempotent: a model whose content has not changed keeps its
-version, and aliases that already point there do not move.
+only after its version loaded. Every file the pack names is read here, before anything
+is written, so a pack that is incomplete (not trained yet, say) registers nothing.
+Importing the same pack again is idempotent: a model whose content has not changed
+keeps its version, and aliases that already point there do not move.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from assay.audit.service import RequestMeta
-from assay.core.errors import InvalidModelDefinition, NotFound
-from assay.core.principal import OrgPrincipal
 from assay.engine.definition_errors import DefinitionProblems, join_path
-from assay.engine.pack import Pack, PackModel, load_pack
-from assay.registry import repository as registry
-from assay.registry import service
-from assay.registry.artifact_store import ArtifactStore
-from assay.registry.model_cache import ModelCache
-from assay.settings import Settings
+from assay.engine.errors import InvalidModelDefinition
+from assay.engine.pack import Pack, PackModel
 
 TRAINING_SCRIPT = "train.py"
 
@@ -89,64 +79,3 @@ def read_pack_files(pack: Pack) -> dict[str, _Files]:
             errors=error.errors,
         )
     return files
-
-
-async def import_pack(
-    db: AsyncSession,
-    store: ArtifactStore,
-    cache: ModelCache,
-    settings: Settings,
-    meta: RequestMeta,
-    principal: OrgPrincipal,
-    directory: Path,
-) -> list[ImportedModel]:
-    """Register every model of the pack (components first) and move its aliases; in the
-    caller's transaction, so a failure part-way registers nothing."""
-    pack = load_pack(directory)
-    files = read_pack_files(pack)
-    imported: list[ImportedModel] = []
-    for entry in pack.models:
-        try:
-            model = await registry.get_model(db, principal, entry.name)
-        except NotFound:
-            model = await registry.create_model(
-                db,
-                meta,
-                principal,
-                name=entry.name,
-                kind=entry.spec.kind,
-                description=entry.spec.description or "",
-            )
-        registered = await service.register_version(
-            db,
-            store,
-            cache,
-            settings,
-            meta,
-            principal,
-            model,
-            manifest=manifest_of(entry),
-            artifact=files[entry.name].artifact,
-            signature=files[entry.name].signature,
-            reuse_identical=True,
-        )
-        version = registered.version
-        current = await registry.aliases_of(db, principal, model)
-        for alias in entry.aliases:
-            if current.get(alias) != version.version:
-                await service.move_alias(
-                    db, store, cache, settings, meta, principal, model, alias, version.version
-                )
-        # Components of later ensembles resolve through these aliases.
-        await db.flush()
-        imported.append(
-            ImportedModel(
-                entry.name,
-                entry.spec.kind,
-                version.version,
-                entry.aliases,
-                version.artifact_digest,
-                registered.created,
-            )
-        )
-    return imported

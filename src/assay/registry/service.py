@@ -1,326 +1,402 @@
-"""The rules of model management, shared by the API, `assay models` and `assay demo`.
+"""The rules of model management: one `ModelRegistry` per application, shared by the
+API, `assay models`, `assay keys` and `assay demo`.
 
-Registering a version always goes through `register_version`: validate everything,
-verify any signature against the organisation's trusted keys, store the artifact
-content-addressed, add the row, and load it (the same load every later use does), so a
-version that registers also loads and scores. An alias only ever points at a version
-that is healthy and passes its integrity and signature checks at the moment of the
-move. Revoking a publisher key makes every version it signed unhealthy at once.
+The registry owns its collaborators: the artifact store, the versions loaded in this
+process (`ModelCache`), version registration and checks (`Versions`), the publisher keys
+(`PublisherKeys`) and what each committed change must reach (`ModelChanges`). Callers
+name models as clients do. A method that reads or changes an organisation's models takes
+the session of the caller's transaction and an organisation-bound principal, and leaves
+the commit to the caller; caches hear of a change only once it has committed (see
+`assay.registry.changes`).
 """
 
 from __future__ import annotations
 
-import base64
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from assay.audit.service import RequestMeta, record_event
-from assay.core.errors import (
-    ArtifactIntegrityError,
-    Conflict,
-    InvalidArtifact,
-    InvalidModelDefinition,
-    ModelUnavailable,
-    NotFound,
-    UntrustedArtifact,
-    ValidationFailed,
+from assay.core.errors import Conflict, NotFound
+from assay.core.logging import get_logger
+from assay.core.principal import OrgPrincipal
+from assay.engine.pack import load_pack
+from assay.registry import manifest as manifests
+from assay.registry import repository
+from assay.registry.artifact_store import ArtifactStore, FilesystemArtifactStore
+from assay.registry.changes import ModelChangeListener, ModelChanges
+from assay.registry.health import Changed
+from assay.registry.model_cache import ModelCache
+from assay.registry.models import ModelAlias, ModelVersion, RegisteredModel
+from assay.registry.packs import ImportedModel, manifest_of, read_pack_files
+from assay.registry.publisher_keys import PublisherKeys
+from assay.registry.schemas import (
+    DEFAULT_ALIAS,
+    LoadedModelView,
+    ModelView,
+    VersionRef,
+    VersionView,
 )
-from assay.core.principal import OrgPrincipal, Principal
-from assay.core.tenancy import OrganisationScope, scoped
-from assay.engine.integrity import TrustedPublisherKey
-from assay.registry import repository as registry
-from assay.registry.artifact_store import ArtifactStore
-from assay.registry.health import (
-    DIGEST_MISMATCH,
-    HEALTHY,
-    MISSING_ARTIFACT,
-    Changed,
-    check_artifact,
-    mark_healthy,
-    mark_unhealthy,
-    trusted_publisher_keys,
-)
-from assay.registry.model_cache import ModelCache, unhealthy_error
-from assay.registry.models import ModelAlias, ModelVersion, PublisherKey, RegisteredModel
+from assay.registry.versions import Versions
 from assay.settings import Settings
 
-_LOAD_ERRORS = (
-    ArtifactIntegrityError,
-    InvalidArtifact,
-    InvalidModelDefinition,
-    UntrustedArtifact,
-)
+log = get_logger("assay.registry")
 
 
 @dataclass(frozen=True, slots=True)
-class Registered:
-    version: ModelVersion
-    created: bool  # False when an identical version already existed and was reused
+class ServingOverview:
+    """Every version of an organisation's models with its health, and those loaded here."""
+
+    versions: list[dict[str, Any]]
+    loaded: list[LoadedModelView]
 
 
-async def register_version(
-    db: AsyncSession,
-    store: ArtifactStore,
-    cache: ModelCache,
-    settings: Settings,
-    meta: RequestMeta,
-    principal: OrgPrincipal,
-    model: RegisteredModel,
-    *,
-    manifest: dict[str, Any],
-    artifact: bytes | None,
-    signature: str | bytes | None,
-    reuse_identical: bool = False,
-) -> Registered:
-    """Check, store, add and load one version; any failure leaves nothing registered
-    (the caller's transaction rolls back). With `reuse_identical`, a healthy version
-    with exactly this content is returned instead of a new one."""
-    trusted = await trusted_publisher_keys(db, principal.org_id)
-    prepared = await registry.prepare_version(
-        db,
-        principal,
-        model,
-        manifest=manifest,
-        artifact=artifact,
-        signature=signature,
-        trusted=trusted,
-        require_signatures=settings.require_model_signatures,
-        allow_pickle=settings.allow_pickle_models,
-    )
-    if reuse_identical:
-        existing = await registry.find_identical(db, principal, model, prepared)
-        if existing is not None and existing.status == HEALTHY:
-            await _load_for_registration(cache, existing, model.name, db)
-            return Registered(existing, created=False)
-    version = await registry.create_version(db, store, meta, principal, model, prepared)
-    await _load_for_registration(cache, version, model.name, db)
-    return Registered(version, created=True)
+class ModelRegistry:
+    """Models, versions, aliases and publisher keys of every organisation."""
 
+    def __init__(
+        self,
+        settings: Settings,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        store: ArtifactStore,
+        cache: ModelCache,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        # The predict path reads loaded versions from here directly, with no call between.
+        self.cache = cache
+        self._sessionmaker = sessionmaker
+        self._changes = ModelChanges(cache)
+        self.versions = Versions(settings, store, cache, self._changes)
+        self.keys = PublisherKeys(self._changes)
 
-async def _load_for_registration(
-    cache: ModelCache, version: ModelVersion, model_name: str, db: AsyncSession
-) -> None:
-    try:
-        await cache.load_now(version, model_name, db)
-    except ModelUnavailable as exc:
-        # Only a component can be unavailable here: a definition problem of this version.
-        raise ValidationFailed(
-            f"The ensemble cannot be registered: {exc.detail}",
-            errors=[
-                {
-                    "field": "spec.components",
-                    "code": "component_unavailable",
-                    "message": str(exc.extra.get("component", "")),
-                }
-            ],
-        ) from None
+    @classmethod
+    def build(
+        cls, settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]
+    ) -> ModelRegistry:
+        store = FilesystemArtifactStore(settings.data_dir / "artifacts")
+        return cls(settings, sessionmaker, store, ModelCache(settings, store, sessionmaker))
 
+    def subscribe(self, listener: ModelChangeListener) -> None:
+        """Call `listener` after every commit that moved a model's alias, deleted it, or
+        changed the health of one of its versions."""
+        self._changes.subscribe(listener)
 
-async def move_alias(
-    db: AsyncSession,
-    store: ArtifactStore,
-    cache: ModelCache,
-    settings: Settings,
-    meta: RequestMeta,
-    principal: OrgPrincipal,
-    model: RegisteredModel,
-    alias: str,
-    number: int,
-) -> ModelAlias:
-    """Point `alias` at version `number` after verifying and loading it (a 409 if it is
-    unhealthy or fails); the move is a security event."""
-    registry.check_alias(alias)
-    target = await registry.resolve_version(
-        db, principal, model, registry.VersionRef(version=number)
-    )
-    await ensure_servable(db, store, cache, settings, target, model.name)
-    return await registry.set_alias(db, meta, principal, model, alias, number)
+    async def start(self) -> None:
+        """At every lifespan start; loads every aliased version when `model_preload`."""
+        self.cache.start()
+        if self.settings.model_preload:
+            await self._preload()
 
+    async def _preload(self) -> None:
+        async with self._sessionmaker() as db:
+            versions = await repository.aliased_versions_of_every_organisation(db)
+        for version, name in versions:
+            try:
+                await self.cache.get(version, name)
+            except Exception:  # one bad version must not stop the start
+                log.exception("model_preload_failed", model=name, version=version.version)
 
-async def ensure_servable(
-    db: AsyncSession,
-    store: ArtifactStore,
-    cache: ModelCache,
-    settings: Settings,
-    version: ModelVersion,
-    model_name: str,
-) -> None:
-    """Refuse (409) a version that is unhealthy, or whose artifact fails its digest or
-    signature check now (it is then marked unhealthy), or that does not load."""
-    if version.status != HEALTHY:
-        raise _not_servable(unhealthy_error(version, model_name).detail)
-    problem = await check_artifact(
-        db, store, version, require_signatures=settings.require_model_signatures
-    )
-    if problem is not None:
-        kind = "integrity" if problem in (DIGEST_MISMATCH, MISSING_ARTIFACT) else "untrusted"
-        await cache.report_failure(version, model_name, problem, kind=kind)
-        raise _not_servable(unhealthy_error(version, model_name).detail)
-    try:
-        await cache.get(version, model_name)
-    except ModelUnavailable as exc:
-        raise _not_servable(exc.detail) from None
+    # --- models --------------------------------------------------------------------------
 
+    async def list_models(self, db: AsyncSession, principal: OrgPrincipal) -> list[ModelView]:
+        return [
+            await self._model_view(db, principal, model, detail=False)
+            for model in await repository.list_models(db, principal)
+        ]
 
-def _not_servable(detail: str) -> Conflict:
-    return Conflict(f"{detail} An alias can only point at a healthy version that loads.")
+    async def describe_model(
+        self, db: AsyncSession, principal: OrgPrincipal, name: str
+    ) -> ModelView:
+        """A model with its versions, aliases and the input schema of its default alias."""
+        model = await repository.get_model(db, principal, name)
+        return await self._model_view(db, principal, model, detail=True)
 
-
-async def verify_version(
-    db: AsyncSession,
-    store: ArtifactStore,
-    cache: ModelCache,
-    settings: Settings,
-    meta: RequestMeta,
-    principal: OrgPrincipal,
-    version: ModelVersion,
-    model_name: str,
-) -> list[Changed]:
-    """Check the version completely now (digest, signature, load). Sound: it is healthy
-    again (with the ensembles that failed only through it). Not: it is unhealthy with the
-    reason. Returns the versions whose status changed."""
-    problem = await check_artifact(
-        db, store, version, require_signatures=settings.require_model_signatures
-    )
-    if problem is None:
-        try:
-            await cache.load_now(version, model_name, db)
-        except ModelUnavailable as exc:
-            problem = str(exc.extra.get("reason") or exc.detail)
-        except _LOAD_ERRORS as exc:
-            problem = f"failed to load: {exc.detail}"
-    if problem is None:
-        if version.status == HEALTHY:
-            return []
-        return await mark_healthy(
-            db, meta, version, model_name, actor=principal, details={"verified": True}
+    async def create_model(
+        self,
+        db: AsyncSession,
+        meta: RequestMeta,
+        principal: OrgPrincipal,
+        *,
+        name: str,
+        kind: str,
+        description: str,
+    ) -> ModelView:
+        model = await self._create_model(
+            db, meta, principal, name=name, kind=kind, description=description
         )
-    changed = await mark_unhealthy(
-        db,
-        meta,
-        version,
-        model_name,
-        reason=problem,
-        action="model.verification_failed",
-        actor=principal,
-    )
-    cache.evict_changed(changed)
-    return changed
+        return await self._model_view(db, principal, model, detail=True)
 
-
-async def delete_model(
-    db: AsyncSession,
-    cache: ModelCache,
-    meta: RequestMeta,
-    principal: OrgPrincipal,
-    model: RegisteredModel,
-) -> None:
-    """Soft delete (audited); its loaded versions leave this process's memory at once."""
-    versions = await registry.versions_of(db, principal, model)
-    await registry.delete_model(db, meta, principal, model)
-    for version in versions:
-        cache.evict(version.id)
-
-
-# --- trusted publisher keys --------------------------------------------------------------
-
-
-async def trust_key(
-    db: AsyncSession,
-    meta: RequestMeta,
-    actor: Principal,
-    org_id: uuid.UUID,
-    *,
-    name: str,
-    public_key: str,
-) -> PublisherKey:
-    """Trust a publisher's Ed25519 key; a revoked key may be trusted again."""
-    trusted = TrustedPublisherKey.from_base64(public_key, name)
-    existing = (
-        await db.execute(
-            scoped(OrganisationScope(org_id), PublisherKey).where(
-                PublisherKey.fingerprint == trusted.key_id
-            )
-        )
-    ).scalar_one_or_none()
-    if existing is not None and existing.revoked_at is None:
-        raise Conflict(f"Key {trusted.key_id} is already trusted here (as '{existing.name}').")
-    if existing is not None:
-        existing.revoked_at = None
-        existing.name = name
-        key = existing
-    else:
-        key = PublisherKey(
-            org_id=org_id,
+    async def _create_model(
+        self,
+        db: AsyncSession,
+        meta: RequestMeta,
+        principal: OrgPrincipal,
+        *,
+        name: str,
+        kind: str,
+        description: str,
+    ) -> RegisteredModel:
+        manifests.check_model_name(name)
+        if await repository.model_name_used(db, principal, name):
+            raise Conflict(f"A model named '{name}' exists (names are never reused).")
+        model = RegisteredModel(
+            org_id=principal.org_id,
             name=name,
-            public_key=base64.b64encode(base64.b64decode(public_key.strip())).decode(),
-            fingerprint=trusted.key_id,
+            kind=kind,
+            description=description,
+            created_by=principal.actor_id,
         )
-        db.add(key)
-    await db.flush()
-    record_event(
-        db,
-        meta,
-        action="publisher_key.trusted",
-        actor=actor,
-        org_id=org_id,
-        target_kind="publisher_key",
-        target_id=trusted.key_id,
-        details={"name": name, "again": existing is not None},
-    )
-    return key
-
-
-async def revoke_key(
-    db: AsyncSession,
-    meta: RequestMeta,
-    actor: Principal,
-    org_id: uuid.UUID,
-    fingerprint: str,
-) -> list[Changed]:
-    """Stop trusting a key: every healthy version it signed (and the ensembles pinning
-    them) becomes unhealthy now. Returns the versions changed, for cache eviction."""
-    scope = OrganisationScope(org_id)
-    key = (
-        await db.execute(scoped(scope, PublisherKey).where(PublisherKey.fingerprint == fingerprint))
-    ).scalar_one_or_none()
-    if key is None:
-        raise NotFound("No such publisher key.")
-    if key.revoked_at is None:
-        key.revoked_at = datetime.now(UTC)
+        db.add(model)
+        await db.flush()
         record_event(
             db,
             meta,
-            action="publisher_key.revoked",
-            actor=actor,
-            org_id=org_id,
-            target_kind="publisher_key",
-            target_id=fingerprint,
+            action="model.created",
+            actor=principal,
+            target_kind="model",
+            target_id=model.id,
+            details={"name": name, "kind": kind},
         )
-    signed = await db.execute(
-        scoped(scope, ModelVersion)
-        .add_columns(RegisteredModel.name)
-        .join(RegisteredModel, RegisteredModel.id == ModelVersion.model_id)
-        .where(ModelVersion.signer_fingerprint == fingerprint, ModelVersion.status == HEALTHY)
-    )
-    changed: list[Changed] = []
-    for version, model_name in signed.all():
-        if version.status != HEALTHY:  # already marked through an earlier one's ensemble
-            continue
-        changed.extend(
-            await mark_unhealthy(
+        return model
+
+    async def delete_model(
+        self, db: AsyncSession, meta: RequestMeta, principal: OrgPrincipal, name: str
+    ) -> None:
+        """Soft delete (audited); once committed, its versions leave this process's memory."""
+        model = await repository.get_model(db, principal, name)
+        versions = await repository.versions_of(db, principal, model)
+        model.deleted_at = datetime.now(UTC)
+        record_event(
+            db,
+            meta,
+            action="model.deleted",
+            actor=principal,
+            target_kind="model",
+            target_id=model.id,
+            details={"name": model.name},
+        )
+        # Also tells the listeners of the model (a model without versions has nothing cached).
+        self._changes.versions_changed(
+            db, [Changed(version.id, principal.org_id, model.name) for version in versions]
+        )
+
+    async def _model_view(
+        self, db: AsyncSession, principal: OrgPrincipal, model: RegisteredModel, *, detail: bool
+    ) -> ModelView:
+        aliases = await repository.aliases_of(db, principal, model)
+        view = ModelView(
+            id=model.id,
+            name=model.name,
+            kind=model.kind,
+            description=model.description,
+            created_at=model.created_at,
+            aliases=aliases,
+        )
+        if detail:
+            versions = await repository.versions_of(db, principal, model)
+            view.versions = [VersionView.of(v) for v in versions]
+            shown = next(
+                (v for v in versions if v.version == aliases.get(DEFAULT_ALIAS)),
+                versions[-1] if versions else None,
+            )
+            view.input_schema = shown.definition["schema"] if shown else None
+        return view
+
+    # --- versions and aliases ------------------------------------------------------------
+
+    async def add_version(
+        self,
+        db: AsyncSession,
+        meta: RequestMeta,
+        principal: OrgPrincipal,
+        name: str,
+        *,
+        manifest_text: str,
+        artifact: bytes | None,
+        signature: str | None,
+    ) -> ModelVersion:
+        """Check, store, add and load one version from an upload (YAML or JSON manifest):
+        a version that registers also loads and scores."""
+        model = await repository.get_model(db, principal, name)
+        registered = await self.versions.register(
+            db,
+            meta,
+            principal,
+            model,
+            manifest=manifests.parse_manifest(manifest_text),
+            artifact=artifact,
+            signature=signature,
+        )
+        return registered.version
+
+    async def get_version(
+        self, db: AsyncSession, principal: OrgPrincipal, name: str, number: int
+    ) -> ModelVersion:
+        model = await repository.get_model(db, principal, name)
+        return await repository.resolve_version(db, principal, model, VersionRef(version=number))
+
+    async def verify_version(
+        self, db: AsyncSession, meta: RequestMeta, principal: OrgPrincipal, name: str, number: int
+    ) -> ModelVersion:
+        """Check a version completely now and mark it healthy or unhealthy accordingly."""
+        model = await repository.get_model(db, principal, name)
+        version = await repository.resolve_version(db, principal, model, VersionRef(version=number))
+        await self.versions.verify(db, meta, principal, version, model.name)
+        return version
+
+    async def move_alias(
+        self,
+        db: AsyncSession,
+        meta: RequestMeta,
+        principal: OrgPrincipal,
+        name: str,
+        alias: str,
+        number: int,
+    ) -> ModelAlias:
+        """Point `alias` at version `number` after verifying and loading it (a 409 if it is
+        unhealthy or fails); the move is a security event."""
+        model = await repository.get_model(db, principal, name)
+        return await self._move_alias(db, meta, principal, model, alias, number)
+
+    async def _move_alias(
+        self,
+        db: AsyncSession,
+        meta: RequestMeta,
+        principal: OrgPrincipal,
+        model: RegisteredModel,
+        alias: str,
+        number: int,
+    ) -> ModelAlias:
+        manifests.check_alias(alias)
+        target = await repository.resolve_version(db, principal, model, VersionRef(version=number))
+        await self.versions.ensure_servable(db, target, model.name)
+        current = await repository.find_alias(db, principal, model, alias)
+        before: int | None = None
+        if current is None:
+            current = ModelAlias(
+                org_id=principal.org_id,
+                model_id=model.id,
+                alias=alias,
+                version_id=target.id,
+                updated_by=principal.actor_id,
+            )
+            db.add(current)
+        else:
+            before = await repository.version_number_of(db, principal, current)
+            current.version_id = target.id
+            current.updated_by = principal.actor_id
+            current.updated_at = datetime.now(UTC)
+        await db.flush()
+        record_event(
+            db,
+            meta,
+            action="model.alias_moved",
+            actor=principal,
+            target_kind="model",
+            target_id=model.id,
+            details={"model": model.name, "alias": alias, "before": before, "after": number},
+        )
+        self._changes.model_changed(db, principal.org_id, model.name)
+        return current
+
+    # --- packs ---------------------------------------------------------------------------
+
+    async def import_pack(
+        self, db: AsyncSession, meta: RequestMeta, principal: OrgPrincipal, directory: Path
+    ) -> list[ImportedModel]:
+        """Register every model of the pack (components first) and move its aliases, as
+        uploads and alias moves do; in the caller's transaction, so a failure part-way
+        registers nothing. Idempotent: an unchanged model keeps its version."""
+        pack = load_pack(directory)
+        files = read_pack_files(pack)
+        imported: list[ImportedModel] = []
+        for entry in pack.models:
+            try:
+                model = await repository.get_model(db, principal, entry.name)
+            except NotFound:
+                model = await self._create_model(
+                    db,
+                    meta,
+                    principal,
+                    name=entry.name,
+                    kind=entry.spec.kind,
+                    description=entry.spec.description or "",
+                )
+            registered = await self.versions.register(
                 db,
                 meta,
-                version,
-                model_name,
-                reason=f"refused at load: its publisher key {fingerprint} was revoked",
-                action="model.unhealthy",
-                actor=actor,
-                details={"publisher_key": fingerprint},
+                principal,
+                model,
+                manifest=manifest_of(entry),
+                artifact=files[entry.name].artifact,
+                signature=files[entry.name].signature,
+                reuse_identical=True,
             )
+            version = registered.version
+            current = await repository.aliases_of(db, principal, model)
+            for alias in entry.aliases:
+                if current.get(alias) != version.version:
+                    await self._move_alias(db, meta, principal, model, alias, version.version)
+            # Components of later ensembles resolve through these aliases.
+            await db.flush()
+            imported.append(
+                ImportedModel(
+                    entry.name,
+                    entry.spec.kind,
+                    version.version,
+                    entry.aliases,
+                    version.artifact_digest,
+                    registered.created,
+                )
+            )
+        return imported
+
+    # --- serving -------------------------------------------------------------------------
+
+    async def resolve(
+        self, db: AsyncSession, principal: OrgPrincipal, name: str, ref: VersionRef
+    ) -> tuple[RegisteredModel, ModelVersion]:
+        """The model and the version `ref` names inside the principal's organisation."""
+        model = await repository.get_model(db, principal, name)
+        return model, await repository.resolve_version(db, principal, model, ref)
+
+    async def version_numbers(
+        self, db: AsyncSession, principal: OrgPrincipal, model: RegisteredModel
+    ) -> list[int]:
+        return [v.version for v in await repository.versions_of(db, principal, model)]
+
+    async def serving_overview(self, db: AsyncSession, principal: OrgPrincipal) -> ServingOverview:
+        loaded = self.cache.loaded()
+        loaded_ids = {entry.version_id for entry in loaded}
+        own_ids = set()
+        versions: list[dict[str, Any]] = []
+        for version, model_name in await repository.versions_with_model_names(db, principal):
+            own_ids.add(version.id)
+            versions.append(
+                {
+                    "model": model_name,
+                    "version": version.version,
+                    "status": version.status,
+                    "status_reason": version.status_reason,
+                    "content_digest": version.content_digest,
+                    "artifact_digest": version.artifact_digest,
+                    "loaded": version.id in loaded_ids,
+                }
+            )
+        return ServingOverview(
+            versions=versions,
+            loaded=[
+                LoadedModelView(
+                    model=entry.scorer.name or "",
+                    version_id=entry.version_id,
+                    kind=entry.scorer.kind,
+                    content_digest=entry.content_digest,
+                )
+                for entry in loaded
+                if entry.version_id in own_ids
+            ],
         )
-    return changed

@@ -1,24 +1,19 @@
-"""Liveness and readiness probes (public, cheap, logged at debug level)."""
+"""Liveness and readiness probes (public, cheap, logged at debug level), the metrics
+endpoint and the system information."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from fastapi import APIRouter, Response
+from prometheus_client import CONTENT_TYPE_LATEST
 
-import anyio
-from fastapi import APIRouter, Depends, Request, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-
-from assay.auth.deps import require
-from assay.core.errors import DependencyUnavailable
-from assay.core.metrics import exposition_registry
-from assay.core.permissions import Permission
-from assay.core.principal import OrgPrincipal
-from assay.system.schemas import Health, Readiness
-from assay.system.service import check_readiness
+from assay.core.db import DbSession
+from assay.http.rate_limit import RateLimitManagement
+from assay.system.deps import CanReadSystem, System
+from assay.system.schemas import Health, Readiness, SystemInfo
 
 router = APIRouter(tags=["system"])
 metrics_router = APIRouter(tags=["system"])
-CanReadSystem = Annotated[OrgPrincipal, Depends(require(Permission.SYSTEM_READ))]
+info_router = APIRouter(prefix="/v1/system", tags=["system"])
 
 
 @router.get("/livez", summary="The process answers")
@@ -31,17 +26,8 @@ async def livez() -> Health:
     summary="The database and cache answer",
     responses={503: {"description": "A dependency is unavailable"}},
 )
-async def readyz(request: Request) -> Readiness:
-    state = request.app.state
-    checks = await check_readiness(
-        state.database, state.cache, state.settings.health_check_timeout_seconds
-    )
-    failing = sorted(name for name, result in checks.items() if result != "ok")
-    if failing:
-        raise DependencyUnavailable(
-            f"Not ready: {', '.join(failing)} did not answer.", extra={"checks": checks}
-        )
-    return Readiness(status="ok", checks=checks)
+async def readyz(system: System) -> Readiness:
+    return Readiness(status="ok", checks=await system.require_ready())
 
 
 @metrics_router.get(
@@ -55,8 +41,12 @@ async def readyz(request: Request) -> Readiness:
         }
     },
 )
-async def metrics(principal: CanReadSystem) -> Response:
-    # generate_latest walks the registry (with several workers, reads every worker's
-    # files): small, but kept off the event loop anyway.
-    body = await anyio.to_thread.run_sync(generate_latest, exposition_registry())
-    return Response(body, media_type=CONTENT_TYPE_LATEST)
+async def metrics(principal: CanReadSystem, system: System) -> Response:
+    return Response(await system.metrics_exposition(), media_type=CONTENT_TYPE_LATEST)
+
+
+@info_router.get("/info", summary="Versions, runtimes, loaded models and their health")
+async def system_info(
+    principal: CanReadSystem, _limit: RateLimitManagement, db: DbSession, system: System
+) -> SystemInfo:
+    return await system.info(db, principal)

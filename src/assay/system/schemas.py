@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any, Literal
 
 from pydantic import BaseModel
+
+from assay.registry.schemas import LoadedModelView
 
 
 class Health(BaseModel):
@@ -15,13 +16,6 @@ class Health(BaseModel):
 class Readiness(BaseModel):
     status: Literal["ok"]
     checks: dict[str, str]
-
-
-class LoadedModelView(BaseModel):
-    model: str
-    version_id: uuid.UUID
-    kind: str
-    content_digest: str
 
 
 class SystemInfo(BaseModel):

@@ -1,13 +1,28 @@
-"""Readiness: whether every dependency this process needs answers in time."""
+"""What the system routes report: readiness (whether every dependency this process
+needs answers in time), the metrics exposition, and the system information."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import platform
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
+import anyio
+from prometheus_client import generate_latest
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from assay import __version__
 from assay.core.cache import Cache
 from assay.core.db import Database
+from assay.core.errors import DependencyUnavailable
 from assay.core.logging import get_logger
+from assay.core.metrics import exposition_registry
+from assay.core.principal import OrgPrincipal
+from assay.engine.runtimes import runtime_versions
+from assay.registry.service import ModelRegistry
+from assay.settings import Settings
+from assay.system.schemas import SystemInfo
 
 log = get_logger("assay.health")
 
@@ -31,3 +46,48 @@ async def check_readiness(database: Database, cache: Cache, limit_seconds: float
         checks[cache.backend] = cache.ping
     results = await asyncio.gather(*(_probe(n, c, limit_seconds) for n, c in checks.items()))
     return dict(zip(checks, results, strict=True))
+
+
+class SystemService:
+    """The process's view of itself and of the dependencies it needs."""
+
+    def __init__(
+        self, settings: Settings, database: Database, cache: Cache, registry: ModelRegistry
+    ) -> None:
+        self._settings = settings
+        self._database = database
+        self._cache = cache
+        self._registry = registry
+
+    async def require_ready(self, extra: Mapping[str, Any] | None = None) -> dict[str, str]:
+        """Every dependency's check result, or `DependencyUnavailable` (503) naming those
+        that did not answer, with `extra` and every result (`checks`) in the problem."""
+        checks = await check_readiness(
+            self._database, self._cache, self._settings.health_check_timeout_seconds
+        )
+        failing = sorted(name for name, result in checks.items() if result != "ok")
+        if failing:
+            raise DependencyUnavailable(
+                f"Not ready: {', '.join(failing)} did not answer.",
+                extra={**(extra or {}), "checks": checks},
+            )
+        return checks
+
+    async def metrics_exposition(self) -> bytes:
+        # generate_latest walks the registry (with several workers, reads every worker's
+        # files): small, but kept off the event loop anyway.
+        return await anyio.to_thread.run_sync(generate_latest, exposition_registry())
+
+    async def info(self, db: AsyncSession, principal: OrgPrincipal) -> SystemInfo:
+        """Versions of Assay and its runtimes, the backends, and the organisation's
+        model versions with their health and what of them is loaded here."""
+        overview = await self._registry.serving_overview(db, principal)
+        return SystemInfo(
+            version=__version__,
+            python=platform.python_version(),
+            runtimes=runtime_versions(),
+            database=self._database.dialect,
+            cache=self._cache.backend,
+            loaded_models=overview.loaded,
+            models=overview.versions,
+        )

@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from assay.engine.definition_errors import DefinitionProblems, join_path
-from assay.engine.rules.expressions import (
+from assay.engine.expressions import (
     CompiledExpression,
     ExpressionDefinitionError,
     ExpressionError,

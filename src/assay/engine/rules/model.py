@@ -32,15 +32,15 @@ from pydantic import ValidationError
 from assay.engine.base import EngineOutcome, EngineScore
 from assay.engine.definition_errors import DefinitionProblems, join_path
 from assay.engine.explanations import FiredRule, RulesExplanation
-from assay.engine.results import ErrorCode, FieldError
-from assay.engine.rules.conditions import Condition, compile_condition
-from assay.engine.rules.definition import Combination, RulesDefinition, RuleSpec
-from assay.engine.rules.expressions import (
+from assay.engine.expressions import (
     CompiledExpression,
     ExpressionDefinitionError,
     ExpressionError,
     compile_expression,
 )
+from assay.engine.results import ErrorCode, FieldError
+from assay.engine.rules.conditions import Condition, compile_condition
+from assay.engine.rules.definition import Combination, RulesDefinition, RuleSpec
 from assay.engine.schema.definition import FieldSpec
 from assay.engine.schema.input_schema import InputSchema
 

@@ -1,4 +1,5 @@
-"""What every ML runtime takes and gives, and the options that shape loading.
+"""What every ML runtime takes and gives, the options that shape loading, and how a
+runtime declares itself to the registry (`RuntimeEntry`).
 
 A runtime is loaded once from artifact bytes and then called with 2-D float64 batches
 (rows x features, columns in the model's feature order). It returns one score per row
@@ -7,6 +8,7 @@ and, where the model family allows, additive per-feature contributions.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -88,6 +90,22 @@ class ModelRuntime(Protocol):
 
     def predict(self, batch: FloatMatrix, *, contributions: bool = False) -> RuntimeOutput:
         """Score a (rows, features) float64 batch."""
+
+
+# How a runtime loads an artifact whose bytes were checked to be in one of its formats
+# (and whose signature, when there is one, was verified): (bytes, format, output, policy).
+RuntimeLoader = Callable[[bytes, ArtifactFormat, OutputSpec, LoadPolicy], ModelRuntime]
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeEntry:
+    """What a runtime module declares: the artifact formats it loads, the Python
+    distributions it reports (`GET /v1/system/info`), and its loader, which imports the
+    runtime's library only when a model of one of those formats is first loaded."""
+
+    formats: tuple[ArtifactFormat, ...]
+    distributions: tuple[str, ...]
+    load: RuntimeLoader
 
 
 def positive_column(

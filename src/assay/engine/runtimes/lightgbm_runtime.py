@@ -11,14 +11,14 @@ score (log-odds for binary objectives).
 from __future__ import annotations
 
 import numpy as np
-from lightgbm import Booster
-from lightgbm.basic import LightGBMError
 
-from assay.core.errors import InvalidArtifact
+from assay.engine.errors import InvalidArtifact
 from assay.engine.formats import ArtifactFormat
 from assay.engine.runtimes.base import (
     FloatMatrix,
+    LoadPolicy,
     OutputSpec,
+    RuntimeEntry,
     RuntimeInfo,
     RuntimeOutput,
     positive_column,
@@ -42,6 +42,10 @@ class LightGBMRuntime:
     """A loaded LightGBM booster; predictions are read-only and safe across threads."""
 
     def __init__(self, data: bytes, output: OutputSpec, threads: int = 1) -> None:
+        # Imported with the first LightGBM model, so a start without one does not pay for it.
+        from lightgbm import Booster
+        from lightgbm.basic import LightGBMError
+
         try:
             text = data.decode("utf-8")
             booster = Booster(model_str=text)
@@ -84,3 +88,14 @@ class LightGBMRuntime:
             width = contrib.shape[1] // self._classes
             contrib = contrib[:, self._column * width : (self._column + 1) * width]
         return RuntimeOutput(scores, contrib, self._space)
+
+
+def load_lightgbm(
+    data: bytes, fmt: ArtifactFormat, output: OutputSpec, policy: LoadPolicy
+) -> LightGBMRuntime:
+    return LightGBMRuntime(data, output, policy.threads)
+
+
+RUNTIME = RuntimeEntry(
+    formats=(ArtifactFormat.LIGHTGBM,), distributions=("lightgbm",), load=load_lightgbm
+)

@@ -16,13 +16,14 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import onnxruntime as ort
 
-from assay.core.errors import InvalidArtifact
+from assay.engine.errors import InvalidArtifact
 from assay.engine.formats import ArtifactFormat
 from assay.engine.runtimes.base import (
     FloatMatrix,
+    LoadPolicy,
     OutputSpec,
+    RuntimeEntry,
     RuntimeInfo,
     RuntimeOutput,
     positive_column,
@@ -43,6 +44,9 @@ class OnnxRuntime:
     """A loaded ONNX model. `InferenceSession.run` is safe to call from several threads."""
 
     def __init__(self, data: bytes, output: OutputSpec, threads: int = 1) -> None:
+        # Imported with the first ONNX model, so a start without one does not pay for it.
+        import onnxruntime as ort
+
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
@@ -123,3 +127,14 @@ class OnnxRuntime:
                 raise ValueError(f"class_label {key!r} is not one of the ONNX model's classes")
             key = matches[0]
         return np.fromiter((row[key] for row in rows), dtype=np.float64, count=len(rows))
+
+
+def load_onnx(
+    data: bytes, fmt: ArtifactFormat, output: OutputSpec, policy: LoadPolicy
+) -> OnnxRuntime:
+    return OnnxRuntime(data, output, policy.threads)
+
+
+RUNTIME = RuntimeEntry(
+    formats=(ArtifactFormat.ONNX,), distributions=("onnxruntime",), load=load_onnx
+)

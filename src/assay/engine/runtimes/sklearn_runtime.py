@@ -8,7 +8,8 @@ the refusal names the types.
 
 Pickle and joblib files run arbitrary code while loading. They are refused unless the
 operator passed ``allow_pickle=True`` *and* the artifact carries a valid Ed25519
-signature from a trusted publisher key; only then are the bytes unpickled.
+signature from a trusted publisher key (`load_runtime` checks both); only then are the
+bytes unpickled.
 
 Scores come from `predict_proba` (a class column), `decision_function` or `predict`
 (`OutputSpec.method`). Contributions are given for bare linear models (``coef_`` and
@@ -23,13 +24,13 @@ from typing import Any
 
 import numpy as np
 
-from assay.core.errors import InvalidArtifact, UntrustedArtifact
-from assay.engine.formats import ArtifactFormat
-from assay.engine.integrity import verify_artifact_signature
+from assay.engine.errors import InvalidArtifact, UntrustedArtifact
+from assay.engine.formats import PICKLE_REFUSED, ArtifactFormat
 from assay.engine.runtimes.base import (
     FloatMatrix,
     LoadPolicy,
     OutputSpec,
+    RuntimeEntry,
     RuntimeInfo,
     RuntimeOutput,
     positive_column,
@@ -38,11 +39,6 @@ from assay.engine.runtimes.base import (
 NO_CONTRIBUTIONS = (
     "Only bare linear models expose per-feature contributions; this estimator "
     "(a pipeline or a non-linear model) does not."
-)
-PICKLE_REFUSED = (
-    "Pickle and joblib artifacts run code when they are loaded; they are refused unless "
-    "the operator allows pickle and the artifact is signed by a trusted publisher. "
-    "Prefer ONNX, skops, LightGBM or XGBoost formats."
 )
 
 
@@ -109,6 +105,7 @@ class SklearnRuntime:
 
 def load_skops_runtime(data: bytes, output: OutputSpec, policy: LoadPolicy) -> SklearnRuntime:
     """Load a skops file, refusing any type outside skops's defaults and the operator's list."""
+    # Imported with the first skops model, so a start without one does not pay for it.
     import skops.io as sio
 
     try:
@@ -128,15 +125,13 @@ def load_skops_runtime(data: bytes, output: OutputSpec, policy: LoadPolicy) -> S
     return SklearnRuntime(estimator, ArtifactFormat.SKOPS, output)
 
 
-def load_pickle_runtime(
-    data: bytes, output: OutputSpec, policy: LoadPolicy, signature: bytes | str | None
-) -> SklearnRuntime:
-    """Unpickle only when the operator allows pickle and a trusted key signed these bytes."""
+def load_pickle_runtime(data: bytes, output: OutputSpec, policy: LoadPolicy) -> SklearnRuntime:
+    """Unpickle bytes that `load_runtime` admitted: the operator allows pickle and a
+    trusted publisher signed exactly these bytes."""
     if not policy.allow_pickle:
+        # Checked again where the code would run, so no other caller can unpickle.
         raise UntrustedArtifact(PICKLE_REFUSED)
-    if signature is None:
-        raise UntrustedArtifact(PICKLE_REFUSED + " This artifact has no signature.")
-    verify_artifact_signature(data, signature, policy.trusted_keys)
+    # Imported only for the rare, opted-in pickle artifact.
     import joblib
 
     try:
@@ -146,3 +141,18 @@ def load_pickle_runtime(
     except Exception as exc:  # noqa: BLE001 - unpickling can fail in any way
         raise InvalidArtifact(f"The pickle could not be loaded: {_short(exc)}") from None
     return SklearnRuntime(estimator, ArtifactFormat.PICKLE, output)
+
+
+def load_sklearn(
+    data: bytes, fmt: ArtifactFormat, output: OutputSpec, policy: LoadPolicy
+) -> SklearnRuntime:
+    if fmt is ArtifactFormat.PICKLE:
+        return load_pickle_runtime(data, output, policy)
+    return load_skops_runtime(data, output, policy)
+
+
+RUNTIME = RuntimeEntry(
+    formats=(ArtifactFormat.SKOPS, ArtifactFormat.PICKLE),
+    distributions=("scikit-learn", "skops"),
+    load=load_sklearn,
+)

@@ -12,14 +12,14 @@ from __future__ import annotations
 import json
 
 import numpy as np
-from xgboost import Booster, DMatrix
-from xgboost.core import XGBoostError
 
-from assay.core.errors import InvalidArtifact
+from assay.engine.errors import InvalidArtifact
 from assay.engine.formats import ArtifactFormat
 from assay.engine.runtimes.base import (
     FloatMatrix,
+    LoadPolicy,
     OutputSpec,
+    RuntimeEntry,
     RuntimeInfo,
     RuntimeOutput,
     positive_column,
@@ -32,6 +32,10 @@ class XGBoostRuntime:
     def __init__(
         self, data: bytes, fmt: ArtifactFormat, output: OutputSpec, threads: int = 1
     ) -> None:
+        # Imported with the first XGBoost model, so a start without one does not pay for it.
+        from xgboost import Booster, DMatrix
+        from xgboost.core import XGBoostError
+
         booster = Booster()
         try:
             booster.load_model(bytearray(data))
@@ -41,6 +45,7 @@ class XGBoostRuntime:
             reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
             raise InvalidArtifact(f"The XGBoost model could not be loaded: {reason}") from None
         self._booster = booster
+        self._dmatrix = DMatrix
         self._threads = threads
         learner = config.get("learner", {})
         objective = str(learner.get("objective", {}).get("name", ""))
@@ -74,7 +79,7 @@ class XGBoostRuntime:
         scores = raw[:, self._column] if raw.ndim == 2 else raw
         if not contributions:
             return RuntimeOutput(scores)
-        matrix = DMatrix(batch, nthread=self._threads)
+        matrix = self._dmatrix(batch, nthread=self._threads)
         contrib = np.asarray(
             self._booster.predict(matrix, pred_contribs=True, validate_features=False),
             dtype=np.float64,
@@ -82,3 +87,16 @@ class XGBoostRuntime:
         if contrib.ndim == 3:
             contrib = contrib[:, self._column, :]
         return RuntimeOutput(scores, contrib, self._space)
+
+
+def load_xgboost(
+    data: bytes, fmt: ArtifactFormat, output: OutputSpec, policy: LoadPolicy
+) -> XGBoostRuntime:
+    return XGBoostRuntime(data, fmt, output, policy.threads)
+
+
+RUNTIME = RuntimeEntry(
+    formats=(ArtifactFormat.XGBOOST_JSON, ArtifactFormat.XGBOOST_UBJ),
+    distributions=("xgboost-cpu", "xgboost"),
+    load=load_xgboost,
+)

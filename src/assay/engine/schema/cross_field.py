@@ -14,14 +14,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from assay.engine.definition_errors import DefinitionProblems, join_path
-from assay.engine.results import ErrorCode, FieldError
-from assay.engine.rules.expressions import (
+from assay.engine.expressions import (
     CompiledExpression,
     ExpressionDefinitionError,
     ExpressionError,
     ExpressionResult,
     compile_expression,
 )
+from assay.engine.results import ErrorCode, FieldError
 from assay.engine.schema.definition import AgreesRule, CheckRule, FieldSpec, SchemaDefinition
 
 

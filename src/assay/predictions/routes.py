@@ -1,0 +1,119 @@
+"""The native predict route and the prediction records, over the API.
+
+The predict route is also served by `assay.predictions.fast_path`, which runs this
+route's own dependencies and function without the framework's routing; keep its
+declaration within what that plan accepts (it says so at start-up otherwise).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import TypeAdapter
+
+from assay.core.db import DbSession
+from assay.core.schemas import AwareIsoDatetime
+from assay.engine.results import PredictionResult
+from assay.http.rate_limit import RateLimitManagement, RateLimitScoring
+from assay.predictions.deps import CanPredict, CanReadPredictions, Predictions
+from assay.predictions.records import RecordFilter
+from assay.predictions.schemas import (
+    ModelRef,
+    PredictionPage,
+    PredictionRecordView,
+    PredictionView,
+    PredictRequest,
+    PredictResponse,
+    RowErrorView,
+)
+from assay.registry.schemas import MAX_VERSION_NUMBER, VersionRef
+
+router = APIRouter(prefix="/v1/models", tags=["models"])
+records_router = APIRouter(prefix="/v1/predictions", tags=["predictions"])
+
+# The predict answer is built from values the service produced and typed itself, so it
+# is serialised once here rather than validated twice on its way out (FastAPI checks a
+# returned model against the response model again): measurably cheaper per request.
+_PREDICT_RESPONSE = TypeAdapter(PredictResponse)
+
+
+@router.post(
+    "/{name}/predict",
+    summary="Score one record or a batch",
+    response_model=PredictResponse,
+    response_class=JSONResponse,
+)
+async def predict(
+    name: str,
+    body: PredictRequest,
+    request: Request,
+    principal: CanPredict,
+    predictions: Predictions,
+    _limit: RateLimitScoring,
+    alias: Annotated[str | None, Query(max_length=64)] = None,
+    version: Annotated[int | None, Query(ge=1, le=MAX_VERSION_NUMBER)] = None,
+    strict: bool = False,
+    explain: bool = True,
+) -> Response:
+    single = body.record is not None
+    records: list[Any] = [body.record] if body.record is not None else body.records or []
+    request_id = request.scope.get("state", {}).get("request_id")
+    outcome = await predictions.predict(
+        principal,
+        name,
+        VersionRef.parse(alias, version),
+        records,
+        strict=strict or single,
+        explain=explain,
+        request_id=request_id,
+    )
+    answer = PredictResponse.model_construct(
+        model=ModelRef.model_construct(
+            name=outcome.model.name,
+            version=outcome.version.version,
+            digest=outcome.version.content_digest,
+            artifact_digest=outcome.version.artifact_digest,
+        ),
+        request_id=request_id,
+        results=[
+            PredictionView.model_construct(**result.as_dict())
+            if isinstance(result, PredictionResult)
+            else RowErrorView.model_construct(**result.as_dict())
+            for result in outcome.results
+        ],
+    )
+    return Response(_PREDICT_RESPONSE.dump_json(answer), media_type="application/json")
+
+
+@records_router.get("", summary="Prediction records, newest first")
+async def list_predictions(
+    principal: CanReadPredictions,
+    _limit: RateLimitManagement,
+    db: DbSession,
+    predictions: Predictions,
+    model: Annotated[str | None, Query(max_length=64)] = None,
+    label: Annotated[str | None, Query(max_length=64)] = None,
+    since: Annotated[
+        AwareIsoDatetime | None, Query(description="Inclusive; RFC 3339 with a UTC offset.")
+    ] = None,
+    until: Annotated[
+        AwareIsoDatetime | None, Query(description="Exclusive; RFC 3339 with a UTC offset.")
+    ] = None,
+    cursor: Annotated[
+        str | None, Query(max_length=200, description="next_cursor of the previous page.")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> PredictionPage:
+    rows, next_cursor = await predictions.list_records(
+        db,
+        principal,
+        RecordFilter(model=model, label=label, since=since, until=until),
+        cursor=cursor,
+        limit=limit,
+    )
+    return PredictionPage(
+        items=[PredictionRecordView.model_validate(r, from_attributes=True) for r in rows],
+        next_cursor=next_cursor,
+    )
