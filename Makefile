@@ -26,9 +26,10 @@ run: install ## Install and start Assay on http://127.0.0.1:8000 (SQLite, in-pro
 test: install services ## Run the whole test suite (SQLite, PostgreSQL, MariaDB, Redis) with coverage
 	$(BIN)/pytest -n $(TEST_WORKERS) --cov=assay --cov-report=term-missing:skip-covered --cov-fail-under=85 $(PYTEST_ARGS)
 
-lint: install ## ruff lint and format check
+lint: install ## ruff lint and format check, and the import contracts (pyproject.toml)
 	$(BIN)/ruff check src tests scripts examples bench
 	$(BIN)/ruff format --check src tests scripts examples bench
+	PYTHONPATH=. $(BIN)/lint-imports
 
 format: install ## Apply ruff fixes and formatting
 	$(BIN)/ruff check --fix src tests scripts examples bench

@@ -9,10 +9,12 @@ from datetime import UTC, datetime
 from typing import Annotated, TypeVar
 
 import typer
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from assay.accounts.models import User
 from assay.api_keys import service as api_keys
+from assay.audit.models import SecurityAction
 from assay.audit.service import CLI, record_event
 from assay.auth.deps import IdentityContext
 from assay.auth.models import AuthSession
@@ -63,7 +65,12 @@ def reset_password(
         record_unlock(db, CLI, user, before, by="cli", actor=PLATFORM)
         await _end_all_sessions(db, identity, user, "password_reset")
         record_event(
-            db, CLI, action="password.reset", actor=PLATFORM, target_kind="user", target_id=user.id
+            db,
+            CLI,
+            action=SecurityAction.PASSWORD_RESET,
+            actor=PLATFORM,
+            target_kind="user",
+            target_id=user.id,
         )
 
     run_with_identity(action)
@@ -75,8 +82,6 @@ def reset_password(
 async def _end_all_sessions(
     db: AsyncSession, identity: IdentityContext, user: User, reason: str
 ) -> None:
-    from sqlalchemy import select
-
     sessions = (
         await db.execute(select(AuthSession).where(AuthSession.user_id == user.id))
     ).scalars()
@@ -107,7 +112,12 @@ def disable(email: Annotated[str, typer.Option(help="Whose account to disable.")
             db, identity, CLI, PLATFORM, user.id, reason="creator_disabled"
         )
         record_event(
-            db, CLI, action="user.disabled", actor=PLATFORM, target_kind="user", target_id=user.id
+            db,
+            CLI,
+            action=SecurityAction.USER_DISABLED,
+            actor=PLATFORM,
+            target_kind="user",
+            target_id=user.id,
         )
 
     run_with_identity(action)

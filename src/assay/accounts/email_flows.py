@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from assay.accounts.models import User
-from assay.audit.service import RequestMeta, record_event
+from assay.audit.models import SecurityAction
+from assay.audit.service import RequestMeta, record_event, refuse
 from assay.auth.deps import IdentityContext
 from assay.auth.service import (
     check_new_password,
@@ -39,7 +40,7 @@ EMAIL_CHANGE_ANSWER = (
 
 
 async def _usable_link(
-    db: AsyncSession, meta: RequestMeta, purpose: str, token: str, action: str
+    db: AsyncSession, meta: RequestMeta, purpose: str, token: str, action: SecurityAction
 ) -> tuple[EmailToken, User]:
     """The token's row and its user, or a recorded failure and `InvalidEmailToken`."""
     now = datetime.now(UTC)
@@ -53,16 +54,15 @@ async def _usable_link(
             # Sent to an address the account no longer uses: void.
             reason = "email_changed"
     if reason is not None or record is None or user is None:
-        record_event(
+        refuse(
             db,
             meta,
+            InvalidEmailToken(),
             action=action,
-            outcome="failure",
             actor_kind="user" if user else None,
             actor_id=user.id if user else None,
             details={"reason": reason},
         )
-        raise InvalidEmailToken
     return record, user
 
 
@@ -77,7 +77,7 @@ async def request_password_reset(
         record_event(
             db,
             meta,
-            action="password.reset_requested",
+            action=SecurityAction.PASSWORD_RESET_REQUESTED,
             outcome="failure",
             actor_id=user.id if user else None,
             actor_kind="user" if user else None,
@@ -89,7 +89,7 @@ async def request_password_reset(
         record_event(
             db,
             meta,
-            action="password.reset_requested",
+            action=SecurityAction.PASSWORD_RESET_REQUESTED,
             outcome="failure",
             actor_kind="user",
             actor_id=user.id,
@@ -106,7 +106,7 @@ async def request_password_reset(
     record_event(
         db,
         meta,
-        action="password.reset_requested",
+        action=SecurityAction.PASSWORD_RESET_REQUESTED,
         actor_kind="user",
         actor_id=user.id,
         target_kind="email_token",
@@ -126,7 +126,7 @@ async def reset_password(
     new_password: str,
 ) -> None:
     """Set a new password from a reset link; every session ends, MFA stays required."""
-    record, user = await _usable_link(db, meta, RESET, token, "password.reset")
+    record, user = await _usable_link(db, meta, RESET, token, SecurityAction.PASSWORD_RESET)
     # Policy first: a rejected password leaves the link usable for a better one.
     await check_new_password(db, identity, user, new_password)
     now = datetime.now(UTC)
@@ -148,7 +148,7 @@ async def reset_password(
     record_event(
         db,
         meta,
-        action="password.reset",
+        action=SecurityAction.PASSWORD_RESET,
         actor_kind="user",
         actor_id=user.id,
         target_kind="user",
@@ -164,7 +164,7 @@ async def verify_email(
     if await email_links.find(db, EMAIL_CHANGE, token) is not None:
         await _confirm_email_change(db, identity, meta, token)
         return
-    record, user = await _usable_link(db, meta, VERIFY, token, "email.verified")
+    record, user = await _usable_link(db, meta, VERIFY, token, SecurityAction.EMAIL_VERIFIED)
     now = datetime.now(UTC)
     if not await email_links.claim(db, record, now):
         raise InvalidEmailToken
@@ -173,7 +173,7 @@ async def verify_email(
     record_event(
         db,
         meta,
-        action="email.verified",
+        action=SecurityAction.EMAIL_VERIFIED,
         actor_kind="user",
         actor_id=user.id,
         target_kind="user",
@@ -196,7 +196,9 @@ async def request_email_change(
     The old address is told at once. An address another account uses gets a notice
     instead of a link, and the caller the same answer, so this finds no accounts.
     """
-    await confirm_password(db, identity, meta, principal, user, password, action="email.change")
+    await confirm_password(
+        db, identity, meta, principal, user, password, action=SecurityAction.EMAIL_CHANGE
+    )
     address = normalise_email(new_email)
     if address == user.email:
         return
@@ -207,7 +209,7 @@ async def request_email_change(
         record_event(
             db,
             meta,
-            action="email.change_requested",
+            action=SecurityAction.EMAIL_CHANGE_REQUESTED,
             outcome="failure",
             actor=principal,
             target_kind="user",
@@ -225,7 +227,7 @@ async def request_email_change(
     record_event(
         db,
         meta,
-        action="email.change_requested",
+        action=SecurityAction.EMAIL_CHANGE_REQUESTED,
         actor=principal,
         target_kind="user",
         target_id=user.id,
@@ -246,20 +248,19 @@ async def request_email_change(
 async def _confirm_email_change(
     db: AsyncSession, identity: IdentityContext, meta: RequestMeta, token: str
 ) -> None:
-    record, user = await _usable_link(db, meta, EMAIL_CHANGE, token, "email.changed")
+    record, user = await _usable_link(db, meta, EMAIL_CHANGE, token, SecurityAction.EMAIL_CHANGED)
     now = datetime.now(UTC)
     taken = await find_user_by_email(db, record.email)
     if taken is not None and taken.id != user.id:
-        record_event(
+        refuse(
             db,
             meta,
-            action="email.changed",
-            outcome="failure",
+            InvalidEmailToken(),
+            action=SecurityAction.EMAIL_CHANGED,
             actor_kind="user",
             actor_id=user.id,
             details={"reason": "address_in_use"},
         )
-        raise InvalidEmailToken
     if not await email_links.claim(db, record, now):
         raise InvalidEmailToken
     old = user.email
@@ -271,7 +272,7 @@ async def _confirm_email_change(
     record_event(
         db,
         meta,
-        action="email.changed",
+        action=SecurityAction.EMAIL_CHANGED,
         actor_kind="user",
         actor_id=user.id,
         target_kind="user",

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from assay.accounts.models import User
+from assay.audit.models import SecurityAction
 from assay.audit.service import RequestMeta, record_event
 from assay.auth import service as auth
 from assay.auth.deps import IdentityContext
@@ -124,5 +125,5 @@ async def regenerate_backup_codes(
     if not user.mfa_enabled:
         raise ValidationFailed("Enable MFA first.")
     codes = await auth.regenerate_backup_codes(db, identity, user)
-    record_event(db, meta, action="mfa.backup_codes_regenerated", actor=principal)
+    record_event(db, meta, action=SecurityAction.MFA_BACKUP_CODES_REGENERATED, actor=principal)
     return codes

@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from assay.api_keys.models import ApiKey
+from assay.audit.models import SecurityAction
 from assay.audit.service import RequestMeta, record_event
 from assay.auth.deps import IdentityContext
 from assay.auth.service import (
@@ -117,7 +118,7 @@ async def create_api_key(
     record_event(
         db,
         meta,
-        action="api_key.created",
+        action=SecurityAction.API_KEY_CREATED,
         actor=principal,
         target_kind="api_key",
         target_id=record.id,
@@ -168,7 +169,7 @@ async def _revoke(
         record_event(
             db,
             meta,
-            action="api_key.revoked",
+            action=SecurityAction.API_KEY_REVOKED,
             actor=actor,
             org_id=record.org_id,
             target_kind="api_key",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -38,3 +39,69 @@ class SecurityEvent(Base):
     user_agent: Mapped[str | None] = mapped_column(String(300), nullable=True)
     request_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+# Events are queried, counted (`assay_security_events_total{action=...}`) and alerted on
+# by these names, so they are a contract: add members, never rename one.
+class SecurityAction(StrEnum):
+    # signing in and out
+    LOGIN = "login"
+    LOGIN_SSO = "login.sso"
+    LOGOUT = "logout"
+    MFA_VERIFY = "mfa.verify"
+    REFRESH_TOKEN_REUSE = "refresh_token.reuse"
+    SESSION_ENDED = "session.ended"
+    ORG_SWITCHED = "org.switched"
+    REAUTHENTICATION = "reauthentication"
+    # credentials
+    PASSWORD_CHANGE = "password.change"
+    PASSWORD_CHANGED = "password.changed"
+    PASSWORD_RESET = "password.reset"
+    PASSWORD_RESET_REQUESTED = "password.reset_requested"
+    MFA_ENROLLED = "mfa.enrolled"
+    MFA_DISABLED = "mfa.disabled"
+    MFA_BACKUP_CODES_REGENERATED = "mfa.backup_codes_regenerated"
+    MFA_BACKUP_CODE_USED = "mfa.backup_code_used"
+    ACCOUNT_LOCKED = "account.locked"
+    ACCOUNT_HARD_LOCKED = "account.hard_locked"
+    ACCOUNT_UNLOCKED = "account.unlocked"
+    # accounts and their addresses
+    USER_CREATED = "user.created"
+    USER_SIGNED_UP = "user.signed_up"
+    USER_DISABLED = "user.disabled"
+    EMAIL_VERIFICATION_SENT = "email.verification_sent"
+    EMAIL_VERIFIED = "email.verified"
+    EMAIL_CHANGE = "email.change"
+    EMAIL_CHANGE_REQUESTED = "email.change_requested"
+    EMAIL_CHANGED = "email.changed"
+    SSO_USER_CREATED = "sso.user_created"
+    SSO_IDENTITY_LINKED = "sso.identity_linked"
+    # organisations, members, roles, keys
+    ORG_CREATED = "org.created"
+    ORG_UPDATED = "org.updated"
+    ORG_DELETED = "org.deleted"
+    ORG_SUSPENDED = "org.suspended"
+    ORG_RESUMED = "org.resumed"
+    ORG_QUOTA_CHANGED = "org.quota_changed"
+    MEMBER_ADDED = "member.added"
+    MEMBER_REMOVED = "member.removed"
+    MEMBER_ROLE_CHANGED = "member.role_changed"
+    ROLE_CREATED = "role.created"
+    INVITATION_CREATED = "invitation.created"
+    INVITATION_REVOKED = "invitation.revoked"
+    INVITATION_ACCEPTED = "invitation.accepted"
+    API_KEY_CREATED = "api_key.created"
+    API_KEY_REVOKED = "api_key.revoked"
+    # models
+    MODEL_CREATED = "model.created"
+    MODEL_DELETED = "model.deleted"
+    MODEL_VERSION_CREATED = "model.version_created"
+    MODEL_ALIAS_MOVED = "model.alias_moved"
+    MODEL_HEALTHY = "model.healthy"
+    MODEL_UNHEALTHY = "model.unhealthy"
+    MODEL_VERIFICATION_FAILED = "model.verification_failed"
+    MODEL_INTEGRITY_FAILED = "model.integrity_failed"
+    MODEL_LOAD_REFUSED = "model.load_refused"
+    MODEL_LOAD_FAILED = "model.load_failed"
+    PUBLISHER_KEY_TRUSTED = "publisher_key.trusted"
+    PUBLISHER_KEY_REVOKED = "publisher_key.revoked"

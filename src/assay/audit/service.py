@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 from fastapi import Request
 from prometheus_client import Counter
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from assay.audit.models import SecurityEvent
+from assay.audit.models import SecurityAction, SecurityEvent
+from assay.core.errors import AssayError
 from assay.core.logging import get_logger
 from assay.core.principal import Principal
 
@@ -48,7 +49,7 @@ def record_event(
     db: AsyncSession,
     meta: RequestMeta,
     *,
-    action: str,
+    action: SecurityAction,
     outcome: str = "success",
     actor: Principal | None = None,
     actor_kind: str | None = None,
@@ -86,3 +87,38 @@ def record_event(
         org=str(where_org) if where_org else None,
         target=str(target_id) if target_id else None,
     )
+
+
+def refuse(
+    db: AsyncSession,
+    meta: RequestMeta,
+    error: AssayError,
+    *,
+    action: SecurityAction,
+    actor: Principal | None = None,
+    actor_kind: str | None = None,
+    actor_id: uuid.UUID | str | None = None,
+    org_id: uuid.UUID | None = None,
+    target_kind: str | None = None,
+    target_id: uuid.UUID | str | None = None,
+    details: dict[str, Any] | None = None,
+) -> NoReturn:
+    """Record the failed attempt as a security event, then raise `error`.
+
+    The error's class says whether the event survives the refusal (`keeps_writes`);
+    refusals that are evidence (wrong passwords, replayed tokens) keep it.
+    """
+    record_event(
+        db,
+        meta,
+        action=action,
+        outcome="failure",
+        actor=actor,
+        actor_kind=actor_kind,
+        actor_id=actor_id,
+        org_id=org_id,
+        target_kind=target_kind,
+        target_id=target_id,
+        details=details,
+    )
+    raise error

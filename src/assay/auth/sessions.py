@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from assay.accounts.models import User
+from assay.audit.models import SecurityAction
 from assay.audit.service import RequestMeta, record_event
 from assay.auth.authority import require_authority_over
 from assay.auth.context import IdentityContext
@@ -167,7 +168,7 @@ async def finish_sign_in(
     record_event(
         db,
         meta,
-        action="login",
+        action=SecurityAction.LOGIN,
         actor_kind="user",
         actor_id=user.id,
         org_id=org.id if org else None,
@@ -221,7 +222,7 @@ async def end_own_session(
     record_event(
         db,
         meta,
-        action="session.ended",
+        action=SecurityAction.SESSION_ENDED,
         actor=principal,
         target_kind="session",
         target_id=session_id,
@@ -245,7 +246,7 @@ async def end_member_session(
     record_event(
         db,
         meta,
-        action="session.ended",
+        action=SecurityAction.SESSION_ENDED,
         actor=principal,
         target_kind="session",
         target_id=session_id,

@@ -9,7 +9,8 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from assay.accounts.models import User
-from assay.audit.service import RequestMeta, record_event
+from assay.audit.models import SecurityAction
+from assay.audit.service import RequestMeta, record_event, refuse
 from assay.auth.context import IdentityContext
 from assay.auth.credentials import mfa
 from assay.auth.credentials.lockout import count_failure, is_locked, register_success
@@ -65,31 +66,34 @@ async def login(
     # The hash runs whether or not the user exists, so timing reveals nothing.
     password_ok = await identity.passwords.verify(user.password_hash if user else None, password)
     if user is None:
-        record_event(db, meta, action="login", outcome="failure", details={"reason": "unknown"})
-        raise InvalidCredentials
-    if is_locked(user, now) or user.status != "active":
-        record_event(
+        refuse(
             db,
             meta,
-            action="login",
-            outcome="failure",
+            InvalidCredentials(),
+            action=SecurityAction.LOGIN,
+            details={"reason": "unknown"},
+        )
+    if is_locked(user, now) or user.status != "active":
+        refuse(
+            db,
+            meta,
+            InvalidCredentials(),
+            action=SecurityAction.LOGIN,
             actor_kind="user",
             actor_id=user.id,
             details={"reason": "locked" if user.status == "active" else user.status},
         )
-        raise InvalidCredentials
     if not password_ok:
         await count_failure(db, meta, user, "password", identity.settings, now)
-        record_event(
+        refuse(
             db,
             meta,
-            action="login",
-            outcome="failure",
+            InvalidCredentials(),
+            action=SecurityAction.LOGIN,
             actor_kind="user",
             actor_id=user.id,
             details={"reason": "password", "failures": user.password_failures},
         )
-        raise InvalidCredentials
     register_success(user, "password")
     if user.password_hash and identity.passwords.needs_rehash(user.password_hash):
         user.password_hash = await identity.passwords.hash(password)
@@ -97,30 +101,28 @@ async def login(
         # Only self-signed-up accounts start unverified; the right password proves it
         # is the owner asking, so telling them (and re-sending the link) leaks nothing.
         await send_verification(db, identity, meta, user, throttle=True)
-        record_event(
+        refuse(
             db,
             meta,
-            action="login",
-            outcome="failure",
+            EmailNotVerified(),
+            action=SecurityAction.LOGIN,
             actor_kind="user",
             actor_id=user.id,
             details={"reason": "email_unverified"},
         )
-        raise EmailNotVerified
     choice = await choose_org(db, user, org_slug=org_slug)
     # A platform administrator may act in no organisation, but only when none was asked
     # for: an unknown or suspended one is refused, never silently dropped.
     if choice.org is None and (org_slug is not None or not user.is_platform_admin):
-        record_event(
+        refuse(
             db,
             meta,
-            action="login",
-            outcome="failure",
+            InvalidCredentials(),
+            action=SecurityAction.LOGIN,
             actor_kind="user",
             actor_id=user.id,
             details={"reason": choice.refusal},
         )
-        raise InvalidCredentials
     return await finish_sign_in(
         db, identity, user, choice.org, choice.role, meta, second_factor_done=False, cookie=cookie
     )
@@ -163,49 +165,52 @@ async def complete_mfa(
     issued_at = float(claims.get("at", claims["iat"]))
     void = "locked" if is_locked(user, now) else _challenge_void(user, issued_at)
     if void is not None:
-        record_event(
+        refuse(
             db,
             meta,
-            action="mfa.verify",
-            outcome="failure",
+            InvalidSecondFactor(),
+            action=SecurityAction.MFA_VERIFY,
             actor_kind="user",
             actor_id=user.id,
             details={"reason": void},
         )
-        raise InvalidSecondFactor
     # The organisation the password step chose, still active and still a member: never
     # another one in its place.
     choice = OrgChoice(None, None)
     if claims.get("org"):
         choice = await choose_org(db, user, org_id=uuid.UUID(claims["org"]))
         if choice.org is None:
-            record_event(
+            refuse(
                 db,
                 meta,
-                action="mfa.verify",
-                outcome="failure",
+                InvalidSecondFactor(),
+                action=SecurityAction.MFA_VERIFY,
                 actor_kind="user",
                 actor_id=user.id,
                 details={"reason": choice.refusal},
             )
-            raise InvalidSecondFactor
     method = await mfa.verify_second_factor(db, identity, user, code, now)
     if method is None:
         await count_failure(db, meta, user, "otp", identity.settings, now)
-        record_event(
+        refuse(
             db,
             meta,
-            action="mfa.verify",
-            outcome="failure",
+            InvalidSecondFactor(),
+            action=SecurityAction.MFA_VERIFY,
             actor_kind="user",
             actor_id=user.id,
             details={"failures": user.otp_failures},
         )
-        raise InvalidSecondFactor
     register_success(user, "otp")
     user.last_mfa_at = now
     if method == "backup_code":
-        record_event(db, meta, action="mfa.backup_code_used", actor_kind="user", actor_id=user.id)
+        record_event(
+            db,
+            meta,
+            action=SecurityAction.MFA_BACKUP_CODE_USED,
+            actor_kind="user",
+            actor_id=user.id,
+        )
     result = await finish_sign_in(
         db, identity, user, choice.org, choice.role, meta, second_factor_done=True, cookie=cookie
     )
@@ -234,18 +239,17 @@ async def refresh(
             session.revoked_at = now
             session.revoked_reason = "refresh_token_reuse"
             identity.authenticator.revoke_sessions(db, [session.id])
-        record_event(
+        refuse(
             db,
             meta,
-            action="refresh_token.reuse",
-            outcome="failure",
+            RefreshTokenReused(),
+            action=SecurityAction.REFRESH_TOKEN_REUSE,
             actor_kind="user",
             actor_id=session.user_id,
             org_id=session.org_id,
             target_kind="session",
             target_id=session.id,
         )
-        raise RefreshTokenReused
     idle = timedelta(minutes=identity.settings.session_idle_timeout_minutes)
     if (
         session.revoked_at is not None
@@ -304,7 +308,7 @@ async def change_password(
         user,
         current_password,
         field="current_password",
-        action="password.change",
+        action=SecurityAction.PASSWORD_CHANGE,
     )
     await check_new_password(db, identity, user, new_password)
     was_forced = principal.scope == PASSWORD_CHANGE_SCOPE
@@ -313,7 +317,12 @@ async def change_password(
     others = [s for s in await user_sessions(db, user.id) if s.id != principal.session_id]
     await end_sessions(db, identity, others, "password_changed")
     record_event(
-        db, meta, action="password.changed", actor=principal, target_kind="user", target_id=user.id
+        db,
+        meta,
+        action=SecurityAction.PASSWORD_CHANGED,
+        actor=principal,
+        target_kind="user",
+        target_id=user.id,
     )
     if not was_forced:
         return None
@@ -328,7 +337,7 @@ async def change_password(
     result = await finish_sign_in(
         db, identity, user, choice.org, choice.role, meta, second_factor_done=True, cookie=cookie
     )
-    assert isinstance(result, TokenPair)  # noqa: S101
+    assert isinstance(result, TokenPair)  # noqa: S101 - second factor already done
     return result
 
 
@@ -366,7 +375,7 @@ async def switch_org(
         kind="console" if cookie else "token",
         cookie=cookie,
     )
-    record_event(db, meta, action="org.switched", actor=principal, org_id=org.id)
+    record_event(db, meta, action=SecurityAction.ORG_SWITCHED, actor=principal, org_id=org.id)
     return pair
 
 
@@ -381,7 +390,7 @@ async def logout(
     record_event(
         db,
         meta,
-        action="logout",
+        action=SecurityAction.LOGOUT,
         actor=principal,
         target_kind="session",
         target_id=principal.session_id,

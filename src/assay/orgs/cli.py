@@ -9,6 +9,7 @@ import typer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from assay.accounts import service as accounts
+from assay.audit.models import SecurityAction
 from assay.audit.service import CLI, record_event
 from assay.auth.deps import IdentityContext
 from assay.cli_support import EXIT_CONFIG_PROBLEM, read_password, run_with_identity
@@ -48,7 +49,7 @@ def create_admin(
         record_event(
             db,
             CLI,
-            action="user.created",
+            action=SecurityAction.USER_CREATED,
             actor=PLATFORM,
             target_kind="user",
             target_id=user.id,

@@ -17,7 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from assay.accounts import service as accounts
 from assay.accounts.models import User
-from assay.audit.service import RequestMeta, record_event
+from assay.audit.models import SecurityAction
+from assay.audit.service import RequestMeta, record_event, refuse
 from assay.auth.deps import IdentityContext
 from assay.auth.errors import InvalidCredentials
 from assay.auth.service import (
@@ -109,7 +110,7 @@ async def invite(
     record_event(
         db,
         meta,
-        action="invitation.created",
+        action=SecurityAction.INVITATION_CREATED,
         actor=actor,
         org_id=org.id,
         target_kind="invitation",
@@ -156,7 +157,7 @@ async def revoke_invitation(
     record_event(
         db,
         meta,
-        action="invitation.revoked",
+        action=SecurityAction.INVITATION_REVOKED,
         actor=principal,
         target_kind="invitation",
         target_id=invitation.id,
@@ -184,16 +185,15 @@ async def _existing_user_consents(
     if refused or not password_ok:
         if not refused:
             await count_failure(db, meta, user, "password", identity.settings, now)
-        record_event(
+        refuse(
             db,
             meta,
-            action="invitation.accepted",
-            outcome="failure",
+            InvalidCredentials(),
+            action=SecurityAction.INVITATION_ACCEPTED,
             actor_kind="user",
             actor_id=user.id,
             details={"reason": "password"},
         )
-        raise InvalidCredentials
     register_success(user, "password")
 
 
@@ -221,15 +221,14 @@ async def accept_invitation(
     ):
         reason = "organisation_inactive"
     if reason is not None or record is None or org is None or record.role is None:
-        record_event(
+        refuse(
             db,
             meta,
-            action="invitation.accepted",
-            outcome="failure",
+            InvalidEmailToken(),
+            action=SecurityAction.INVITATION_ACCEPTED,
             org_id=org.id if org else None,
             details={"reason": reason},
         )
-        raise InvalidEmailToken
     if not await _role_exists(db, _InOrganisation(org.id), record.role):
         raise Conflict("The role offered no longer exists; ask for a new invitation.")
 
@@ -247,7 +246,7 @@ async def accept_invitation(
         record_event(
             db,
             meta,
-            action="user.created",
+            action=SecurityAction.USER_CREATED,
             actor_kind="user",
             actor_id=user.id,
             org_id=org.id,
@@ -268,7 +267,7 @@ async def accept_invitation(
     record_event(
         db,
         meta,
-        action="invitation.accepted",
+        action=SecurityAction.INVITATION_ACCEPTED,
         actor=actor,
         target_kind="invitation",
         target_id=record.id,

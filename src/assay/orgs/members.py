@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from assay.accounts.models import User
 from assay.api_keys import service as api_keys
+from assay.audit.models import SecurityAction
 from assay.audit.service import RequestMeta, record_event
 from assay.auth.deps import IdentityContext
 from assay.auth.models import AuthSession
@@ -136,7 +137,7 @@ async def change_member_role(
     record_event(
         db,
         meta,
-        action="member.role_changed",
+        action=SecurityAction.MEMBER_ROLE_CHANGED,
         actor=principal,
         target_kind="user",
         target_id=user_id,
@@ -179,7 +180,7 @@ async def remove_member(
     record_event(
         db,
         meta,
-        action="member.removed",
+        action=SecurityAction.MEMBER_REMOVED,
         actor=principal,
         target_kind="user",
         target_id=user_id,
@@ -262,7 +263,7 @@ async def create_role(
     record_event(
         db,
         meta,
-        action="role.created",
+        action=SecurityAction.ROLE_CREATED,
         actor=principal,
         target_kind="role",
         target_id=role.id,

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from assay.accounts.models import User
 from assay.api_keys.models import ApiKey
+from assay.audit.models import SecurityAction
 from assay.audit.service import RequestMeta, record_event
 from assay.auth.deps import IdentityContext
 from assay.auth.models import AuthSession
@@ -57,7 +58,7 @@ async def create_organisation(
     record_event(
         db,
         meta,
-        action="org.created",
+        action=SecurityAction.ORG_CREATED,
         actor=actor,
         org_id=org.id,
         target_kind="organisation",
@@ -126,7 +127,7 @@ async def set_organisation_status(
     record_event(
         db,
         meta,
-        action=f"org.{'suspended' if status != 'active' else 'resumed'}",
+        action=(SecurityAction.ORG_SUSPENDED if status != "active" else SecurityAction.ORG_RESUMED),
         actor=actor,
         org_id=org.id,
         target_kind="organisation",
@@ -150,7 +151,7 @@ async def delete_organisation(
     record_event(
         db,
         meta,
-        action="org.deleted",
+        action=SecurityAction.ORG_DELETED,
         actor=actor,
         org_id=org.id,
         target_kind="organisation",
@@ -196,7 +197,7 @@ async def set_scoring_quota(
     record_event(
         db,
         meta,
-        action="org.quota_changed",
+        action=SecurityAction.ORG_QUOTA_CHANGED,
         actor=actor,
         org_id=org.id,
         target_kind="organisation",
@@ -302,7 +303,7 @@ async def update_policy(
     record_event(
         db,
         meta,
-        action="org.updated",
+        action=SecurityAction.ORG_UPDATED,
         actor=actor,
         org_id=org.id,
         target_kind="organisation",
@@ -367,7 +368,7 @@ async def add_member(
     record_event(
         db,
         meta,
-        action="member.added",
+        action=SecurityAction.MEMBER_ADDED,
         actor=actor,
         org_id=org_id,
         target_kind="user",

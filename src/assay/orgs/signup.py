@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from assay.accounts import service as accounts
 from assay.accounts.models import User
 from assay.accounts.service import user_actor
+from assay.audit.models import SecurityAction
 from assay.audit.service import RequestMeta, record_event
 from assay.auth.deps import IdentityContext
 from assay.auth.service import (
@@ -80,7 +81,7 @@ async def sign_up(
         record_event(
             db,
             meta,
-            action="user.signed_up",
+            action=SecurityAction.USER_SIGNED_UP,
             outcome="failure",
             target_kind="user",
             target_id=existing.id,
@@ -104,7 +105,7 @@ async def sign_up(
     record_event(
         db,
         meta,
-        action="user.signed_up",
+        action=SecurityAction.USER_SIGNED_UP,
         actor=actor,
         org_id=org.id,
         target_kind="user",

@@ -31,8 +31,12 @@ from assay.registry.packs import ImportedModel
 from assay.registry.service import ModelRegistry
 from assay.registry.versions import ArtifactCheck
 
-models_app = typer.Typer(no_args_is_help=True, help="Import, sign and verify models.")
-keys_app = typer.Typer(no_args_is_help=True, help="Trusted publisher keys of an organisation.")
+models_app = typer.Typer(
+    no_args_is_help=True, rich_markup_mode=None, help="Import, sign and verify models."
+)
+keys_app = typer.Typer(
+    no_args_is_help=True, rich_markup_mode=None, help="Trusted publisher keys of an organisation."
+)
 
 
 async def _org(db: AsyncSession, slug: str) -> Organisation:

@@ -25,6 +25,7 @@ import anyio
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from assay.audit.models import SecurityAction
 from assay.audit.service import RequestMeta, record_event
 from assay.core.errors import NotFound
 from assay.core.principal import Principal
@@ -144,7 +145,7 @@ def _event(
     meta: RequestMeta,
     actor: Principal | None,
     *,
-    action: str,
+    action: SecurityAction,
     version: ModelVersion,
     model: str,
     details: dict[str, Any],
@@ -170,7 +171,7 @@ async def mark_unhealthy(
     model: str,
     *,
     reason: str,
-    action: str = "model.unhealthy",
+    action: SecurityAction = SecurityAction.MODEL_UNHEALTHY,
     actor: Principal | None = None,
     details: dict[str, Any] | None = None,
 ) -> list[Changed]:
@@ -203,7 +204,7 @@ async def mark_unhealthy(
                 db,
                 meta,
                 actor,
-                action="model.unhealthy",
+                action=SecurityAction.MODEL_UNHEALTHY,
                 version=ensemble,
                 model=ensemble_name,
                 details={"reason": because},
@@ -230,7 +231,7 @@ async def mark_healthy(
         db,
         meta,
         actor,
-        action="model.healthy",
+        action=SecurityAction.MODEL_HEALTHY,
         version=version,
         model=model,
         details={"previous_reason": previous, **(details or {})},
@@ -263,7 +264,7 @@ async def mark_healthy(
                 db,
                 meta,
                 actor,
-                action="model.healthy",
+                action=SecurityAction.MODEL_HEALTHY,
                 version=ensemble,
                 model=ensemble_name,
                 details={"previous_reason": f"{COMPONENT_REASON}'{name}' v{number}"},

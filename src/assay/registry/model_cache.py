@@ -31,6 +31,7 @@ import anyio
 from prometheus_client import Counter, Gauge
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from assay.audit.models import SecurityAction
 from assay.audit.service import RequestMeta
 from assay.core.errors import NotFound
 from assay.core.logging import get_logger
@@ -326,12 +327,14 @@ class ModelCache:
         if kind == "integrity":
             INTEGRITY_FAILURES.inc()
         action = {
-            "integrity": "model.integrity_failed",
-            "untrusted": "model.load_refused",
-        }.get(kind, "model.load_failed")
+            "integrity": SecurityAction.MODEL_INTEGRITY_FAILED,
+            "untrusted": SecurityAction.MODEL_LOAD_REFUSED,
+        }.get(kind, SecurityAction.MODEL_LOAD_FAILED)
         await self._mark(version, model_name, reason, action)
 
-    async def _mark(self, version: ModelVersion, model_name: str, reason: str, action: str) -> None:
+    async def _mark(
+        self, version: ModelVersion, model_name: str, reason: str, action: SecurityAction
+    ) -> None:
         log.error(
             "model_unhealthy",
             model=model_name,

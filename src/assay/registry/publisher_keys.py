@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from assay.audit.models import SecurityAction
 from assay.audit.service import RequestMeta, record_event
 from assay.core.errors import Conflict, NotFound
 from assay.core.principal import OrgPrincipal
@@ -58,7 +59,7 @@ class PublisherKeys:
         record_event(
             db,
             meta,
-            action="publisher_key.trusted",
+            action=SecurityAction.PUBLISHER_KEY_TRUSTED,
             actor=principal,
             target_kind="publisher_key",
             target_id=trusted.key_id,
@@ -79,7 +80,7 @@ class PublisherKeys:
             record_event(
                 db,
                 meta,
-                action="publisher_key.revoked",
+                action=SecurityAction.PUBLISHER_KEY_REVOKED,
                 actor=principal,
                 target_kind="publisher_key",
                 target_id=fingerprint,
@@ -97,7 +98,7 @@ class PublisherKeys:
                     version,
                     model_name,
                     reason=f"refused at load: its publisher key {fingerprint} was revoked",
-                    action="model.unhealthy",
+                    action=SecurityAction.MODEL_UNHEALTHY,
                     actor=principal,
                     details={"publisher_key": fingerprint},
                 )

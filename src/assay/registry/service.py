@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from assay.audit.models import SecurityAction
 from assay.audit.service import RequestMeta, record_event
 from assay.core.errors import Conflict, NotFound
 from assay.core.logging import get_logger
@@ -155,7 +156,7 @@ class ModelRegistry:
         record_event(
             db,
             meta,
-            action="model.created",
+            action=SecurityAction.MODEL_CREATED,
             actor=principal,
             target_kind="model",
             target_id=model.id,
@@ -173,7 +174,7 @@ class ModelRegistry:
         record_event(
             db,
             meta,
-            action="model.deleted",
+            action=SecurityAction.MODEL_DELETED,
             actor=principal,
             target_kind="model",
             target_id=model.id,
@@ -294,7 +295,7 @@ class ModelRegistry:
         record_event(
             db,
             meta,
-            action="model.alias_moved",
+            action=SecurityAction.MODEL_ALIAS_MOVED,
             actor=principal,
             target_kind="model",
             target_id=model.id,

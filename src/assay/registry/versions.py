@@ -16,6 +16,7 @@ from typing import Any
 import anyio
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from assay.audit.models import SecurityAction
 from assay.audit.service import RequestMeta, record_event
 from assay.core.errors import Conflict, ValidationFailed
 from assay.core.principal import OrgPrincipal, Principal
@@ -149,7 +150,7 @@ class Versions:
         record_event(
             db,
             meta,
-            action="model.version_created",
+            action=SecurityAction.MODEL_VERSION_CREATED,
             actor=principal,
             target_kind="model_version",
             target_id=version.id,
@@ -214,7 +215,7 @@ class Versions:
             version,
             model_name,
             reason=problem,
-            action="model.verification_failed",
+            action=SecurityAction.MODEL_VERIFICATION_FAILED,
             actor=principal,
         )
         self._changes.versions_changed(db, changed)
@@ -238,7 +239,7 @@ class Versions:
                         version,
                         name,
                         reason=problem,
-                        action="model.verification_failed",
+                        action=SecurityAction.MODEL_VERIFICATION_FAILED,
                         actor=actor,
                     )
                     self._changes.versions_changed(db, changed)

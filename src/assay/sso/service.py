@@ -21,6 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from assay.accounts.models import User
+from assay.audit.models import SecurityAction
 from assay.audit.service import RequestMeta, record_event
 from assay.auth.deps import IdentityContext
 from assay.auth.service import (
@@ -120,7 +121,7 @@ def _failure(
     record_event(
         db,
         meta,
-        action="login.sso",
+        action=SecurityAction.LOGIN_SSO,
         outcome="failure",
         actor_kind="user" if user_id else None,
         actor_id=user_id,
@@ -325,7 +326,7 @@ async def _resolve_user(
         record_event(
             db,
             meta,
-            action="sso.identity_linked",
+            action=SecurityAction.SSO_IDENTITY_LINKED,
             actor_kind="user",
             actor_id=user.id,
             target_kind="user",
@@ -352,7 +353,7 @@ async def _resolve_user(
     record_event(
         db,
         meta,
-        action="sso.user_created",
+        action=SecurityAction.SSO_USER_CREATED,
         actor_kind="user",
         actor_id=user.id,
         org_id=org.id,
@@ -380,7 +381,7 @@ async def _sign_in(
     record_event(
         db,
         meta,
-        action="login.sso",
+        action=SecurityAction.LOGIN_SSO,
         actor_kind="user",
         actor_id=user.id,
         org_id=org.id if org else None,

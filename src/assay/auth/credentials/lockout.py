@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from assay.accounts.models import User
+from assay.audit.models import SecurityAction
 from assay.audit.service import RequestMeta, record_event
 from assay.core.principal import Principal
 from assay.settings import Settings
@@ -102,7 +103,11 @@ async def count_failure(
         record_event(
             db,
             meta,
-            action=f"account.{locked}",
+            action=(
+                SecurityAction.ACCOUNT_HARD_LOCKED
+                if locked == "hard_locked"
+                else SecurityAction.ACCOUNT_LOCKED
+            ),
             actor_kind="user",
             actor_id=user.id,
             target_kind="user",
@@ -156,7 +161,7 @@ def record_unlock(
     record_event(
         db,
         meta,
-        action="account.unlocked",
+        action=SecurityAction.ACCOUNT_UNLOCKED,
         actor=actor,
         actor_kind=None if actor else "user",
         actor_id=None if actor else user.id,

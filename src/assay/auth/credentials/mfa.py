@@ -14,6 +14,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from assay.accounts.models import User
+from assay.audit.models import SecurityAction
 from assay.audit.service import RequestMeta, record_event
 from assay.auth.context import IdentityContext
 from assay.auth.models import BackupCode
@@ -105,7 +106,12 @@ async def confirm_enrolment(
     user.totp_confirmed_at = datetime.now(UTC)
     codes = await regenerate_backup_codes(db, identity, user)
     record_event(
-        db, meta, action="mfa.enrolled", actor=principal, target_kind="user", target_id=user.id
+        db,
+        meta,
+        action=SecurityAction.MFA_ENROLLED,
+        actor=principal,
+        target_kind="user",
+        target_id=user.id,
     )
     return codes
 
@@ -131,7 +137,12 @@ async def disable(
     user.totp_last_timecode = None
     await db.execute(delete(BackupCode).where(BackupCode.user_id == user.id))
     record_event(
-        db, meta, action="mfa.disabled", actor=principal, target_kind="user", target_id=user.id
+        db,
+        meta,
+        action=SecurityAction.MFA_DISABLED,
+        actor=principal,
+        target_kind="user",
+        target_id=user.id,
     )
 
 

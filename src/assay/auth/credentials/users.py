@@ -8,7 +8,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from assay.accounts.models import PasswordHistory, User
-from assay.audit.service import RequestMeta, record_event
+from assay.audit.models import SecurityAction
+from assay.audit.service import RequestMeta, record_event, refuse
 from assay.auth.context import IdentityContext
 from assay.auth.credentials.lockout import count_failure, is_locked, register_success
 from assay.auth.errors import IncorrectPassword
@@ -149,7 +150,7 @@ async def confirm_password(
     password: str,
     *,
     field: str = "password",
-    action: str = "reauthentication",
+    action: SecurityAction = SecurityAction.REAUTHENTICATION,
 ) -> None:
     """Check a signed-in user's password before a sensitive change.
 
@@ -162,26 +163,24 @@ async def confirm_password(
     # The hash runs on every path, so a locked account answers as fast as a wrong password.
     password_ok = await identity.passwords.verify(user.password_hash, password)
     if is_locked(user, now) or user.status != "active":
-        record_event(
+        refuse(
             db,
             meta,
+            IncorrectPassword(field),
             action=action,
-            outcome="failure",
             actor=principal,
             details={"reason": "locked" if user.status == "active" else user.status},
         )
-        raise IncorrectPassword(field)
     if not password_ok:
         await count_failure(db, meta, user, "password", identity.settings, now)
-        record_event(
+        refuse(
             db,
             meta,
+            IncorrectPassword(field),
             action=action,
-            outcome="failure",
             actor=principal,
             details={"reason": "password", "failures": user.password_failures},
         )
-        raise IncorrectPassword(field)
     register_success(user, "password")
 
 
@@ -236,7 +235,7 @@ async def send_verification(
     record_event(
         db,
         meta,
-        action="email.verification_sent",
+        action=SecurityAction.EMAIL_VERIFICATION_SENT,
         actor_kind="user",
         actor_id=user.id,
         target_kind="email_token",

@@ -43,8 +43,8 @@ class LightGBMRuntime:
 
     def __init__(self, data: bytes, output: OutputSpec, threads: int = 1) -> None:
         # Imported with the first LightGBM model, so a start without one does not pay for it.
-        from lightgbm import Booster
-        from lightgbm.basic import LightGBMError
+        from lightgbm import Booster  # noqa: PLC0415 - see the comment above
+        from lightgbm.basic import LightGBMError  # noqa: PLC0415 - see the comment above
 
         try:
             text = data.decode("utf-8")

@@ -45,7 +45,7 @@ class OnnxRuntime:
 
     def __init__(self, data: bytes, output: OutputSpec, threads: int = 1) -> None:
         # Imported with the first ONNX model, so a start without one does not pay for it.
-        import onnxruntime as ort
+        import onnxruntime as ort  # noqa: PLC0415 - see the comment above
 
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads

@@ -106,7 +106,7 @@ class SklearnRuntime:
 def load_skops_runtime(data: bytes, output: OutputSpec, policy: LoadPolicy) -> SklearnRuntime:
     """Load a skops file, refusing any type outside skops's defaults and the operator's list."""
     # Imported with the first skops model, so a start without one does not pay for it.
-    import skops.io as sio
+    import skops.io as sio  # noqa: PLC0415 - see the comment above
 
     try:
         untrusted = [str(t) for t in sio.get_untrusted_types(data=data)]
@@ -132,7 +132,7 @@ def load_pickle_runtime(data: bytes, output: OutputSpec, policy: LoadPolicy) -> 
         # Checked again where the code would run, so no other caller can unpickle.
         raise UntrustedArtifact(PICKLE_REFUSED)
     # Imported only for the rare, opted-in pickle artifact.
-    import joblib
+    import joblib  # noqa: PLC0415 - see the comment above
 
     try:
         # Reached only for bytes signed by a publisher the operator trusts, after the

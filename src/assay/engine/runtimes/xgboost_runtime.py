@@ -33,8 +33,8 @@ class XGBoostRuntime:
         self, data: bytes, fmt: ArtifactFormat, output: OutputSpec, threads: int = 1
     ) -> None:
         # Imported with the first XGBoost model, so a start without one does not pay for it.
-        from xgboost import Booster, DMatrix
-        from xgboost.core import XGBoostError
+        from xgboost import Booster, DMatrix  # noqa: PLC0415 - see the comment above
+        from xgboost.core import XGBoostError  # noqa: PLC0415 - see the comment above
 
         booster = Booster()
         try:
