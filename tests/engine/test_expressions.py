@@ -8,9 +8,14 @@ import pytest
 
 from assay.engine.expressions import (
     MAX_EXPRESSION_LENGTH,
+    MAX_EXPRESSION_NESTING,
+    MAX_EXPRESSION_TERMS,
+    MAX_MODEL_EXPRESSION_TERMS,
     ExpressionDefinitionError,
     ExpressionError,
     compile_expression,
+    expression_budget,
+    measure,
 )
 
 PROBE = {"cash": 1_000_000.0, "burn": 50_000.0, "founders": 2, "sector": "saas", "technical": True}
@@ -77,13 +82,55 @@ def test_overlong_expressions_are_refused() -> None:
 
 
 def test_deep_nesting_is_refused_not_crashing() -> None:
-    with pytest.raises(ExpressionDefinitionError, match="not valid CEL"):
+    with pytest.raises(ExpressionDefinitionError, match="1801 terms"):
         compile_expression("(" * 900 + "1" + ")" * 900, probe=PROBE, result="number")
+    depth = MAX_EXPRESSION_NESTING
+    compile_expression("(" * depth + "1" + ")" * depth, probe=PROBE, result="number")
+    with pytest.raises(ExpressionDefinitionError, match=f"nests brackets {depth + 1} deep"):
+        compile_expression(
+            "(" * (depth + 1) + "1" + ")" * (depth + 1), probe=PROBE, result="number"
+        )
+
+
+def test_an_expression_is_bounded_in_terms_not_only_in_characters() -> None:
+    # 1,000 additions fit in 2,000 characters and cost ~0.2 ms per evaluation: refused.
+    with pytest.raises(ExpressionDefinitionError, match="1999 terms; at most 400"):
+        compile_expression("+".join(["1"] * 1000), probe=PROBE, result="number")
+    terms = (MAX_EXPRESSION_TERMS + 1) // 2
+    compile_expression("+".join(["1"] * terms), probe=PROBE, result="number")
+
+
+def test_every_expression_of_one_model_shares_one_budget() -> None:
+    # 300 terms each: within the per-expression bound, but 17 of them exceed the model's.
+    source = "+".join(["1"] * 150)
+    with expression_budget() as budget:
+        for _ in range(MAX_MODEL_EXPRESSION_TERMS // 299):
+            compile_expression(source, probe=PROBE, result="number")
+        assert budget.spent == (MAX_MODEL_EXPRESSION_TERMS // 299) * 299
+        with pytest.raises(ExpressionDefinitionError, match="together exceed 5000 terms"):
+            compile_expression(source, probe=PROBE, result="number")
+    # Outside a budget (a lone expression) only the per-expression bound applies.
+    compile_expression(source, probe=PROBE, result="number")
+
+
+@pytest.mark.parametrize(
+    ("source", "terms", "nesting"),
+    [
+        ("a + b * 2", 5, 0),
+        ("size(name) > 2 && (x || !y)", 13, 1),
+        ("name.startsWith('a(b)c') && [1, [2]][0] == 1", 19, 2),
+        ('name == "quote \\" inside" || name == r"raw"', 7, 0),
+    ],
+)
+def test_measure_counts_terms_and_bracket_nesting_outside_strings(
+    source: str, terms: int, nesting: int
+) -> None:
+    assert measure(source) == (terms, nesting)
 
 
 def test_worst_case_evaluation_terminates() -> None:
     # Without comprehensions an expression's cost is bounded by its length.
-    source = " && ".join(["sector.matches('^(s|a)+$')"] * 60)
+    source = " && ".join(["sector.matches('^(s|a)+$')"] * 50)
     expr = compile_expression(source, probe=PROBE, result="bool")
     # RE2 matches in linear time; a backtracking engine would not return here.
     assert expr.evaluate_bool({**PROBE, "sector": "sa" * 2000}) is True

@@ -281,3 +281,34 @@ def test_uncapped_value_rule_with_declared_bounds_scores() -> None:
 def test_a_rule_set_that_cannot_move_the_score_is_refused() -> None:
     problems = _problems({"rules": [{"id": "zero", "when": "technical", "points": 0}]})
     assert problems[0]["path"] == "combine"
+
+
+def test_a_rules_model_cannot_spend_more_than_its_expression_budget() -> None:
+    # Each rule is well within the per-expression bound (~300 terms), but 17 of them
+    # (with the schema's own expressions) exceed what one model may spend per record.
+    heavy = " + ".join(["cash"] * 150) + " > 0.0"
+    many = {"rules": [{"id": f"r{i}", "when": heavy, "points": 1} for i in range(17)]}
+    problems = _problems(many)
+    assert any("together exceed 5000 terms" in p["message"] for p in problems), problems
+    assert problems[0]["path"].startswith("rules[16]")
+    # Sixteen fit.
+    compile_rules({"rules": many["rules"][:16]}, SCHEMA)
+
+
+def test_the_schema_expressions_count_against_the_rules_budget() -> None:
+    heavy = " + ".join(["cash"] * 150)
+    schema = compile_schema(
+        {
+            "fields": [
+                {"name": "cash", "type": "number", "minimum": 0},
+                *[{"name": f"d{i}", "type": "number", "derive": {"expr": heavy}} for i in range(8)],
+            ]
+        }
+    )
+    assert schema.expression_terms == 8 * 299
+    rule = {"id": "r", "when": " + ".join(["cash"] * 150) + " > 0.0", "points": 1}
+    compile_rules({"rules": [dict(rule, id=f"r{i}") for i in range(8)]}, schema)
+    with pytest.raises(InvalidModelDefinition) as caught:
+        compile_rules({"rules": [dict(rule, id=f"r{i}") for i in range(9)]}, schema)
+    messages = [e["message"] for e in caught.value.errors or []]
+    assert any("together exceed 5000 terms (4800 before this one" in m for m in messages)

@@ -6,9 +6,10 @@ register them in (components before the ensembles that use them). See docs/model
 "Packs and the manifest".
 
 Every file a manifest names must be a relative path that stays inside the pack
-directory (no absolute paths, no ``..`` escape, no symlink out). YAML is read with
-``yaml.safe_load`` only, and each document is size-limited. Artifact bytes are read
-from the pack and handed to the loaders as bytes, like any other upload.
+directory (no absolute paths, no ``..`` escape, no symlink out). Documents are read
+through `assay.engine.documents` (no anchors or aliases; bounded size, values and
+depth). Artifact bytes are read from the pack and handed to the loaders as bytes, like
+any other upload.
 """
 
 from __future__ import annotations
@@ -19,12 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from assay.engine.bands import BandsDefinition
 from assay.engine.build import AnySpec, build_scorer
 from assay.engine.definition_errors import DefinitionProblems, join_path
+from assay.engine.documents import DocumentRefused, load_document
 from assay.engine.ensemble import CeilingSpec, ComponentSpec
 from assay.engine.errors import InvalidModelDefinition
 from assay.engine.formats import ArtifactFormat
@@ -149,10 +150,12 @@ def _read_yaml(file: Path, problems: DefinitionProblems, path: str) -> Any:
         if file.stat().st_size > MAX_DOCUMENT_BYTES:
             problems.add(path, f"{file.name} is larger than {MAX_DOCUMENT_BYTES} bytes")
             return None
-        return yaml.safe_load(file.read_text(encoding="utf-8"))
+        return load_document(file.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        problems.add(path, f"{file.name} does not exist")
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        problems.add(path, f"{file} does not exist")
+    except DocumentRefused as exc:
+        problems.add(path, f"{file.name} cannot be read: {exc}")
+    except (OSError, UnicodeDecodeError) as exc:
         reason = str(exc).splitlines()[0][:200]
         problems.add(path, f"{file.name} cannot be read: {reason}")
     return None

@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import anyio
-import yaml
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from assay.core.errors import NotFound, ValidationFailed
 from assay.core.principal import OrgPrincipal
 from assay.core.schemas import UNSTORABLE_MESSAGES, find_unstorable_text
+from assay.engine.documents import DocumentRefused, load_document
 from assay.engine.errors import UntrustedArtifact
 from assay.engine.formats import PICKLE_REFUSED, ArtifactFormat, check_artifact_format
 from assay.engine.integrity import (
@@ -54,35 +54,16 @@ def check_alias(alias: str) -> None:
         )
 
 
-def _refuse_constant(name: str) -> Any:
-    msg = f"{name} is not JSON"
-    raise ValueError(msg)
-
-
-def _load_manifest(text: str) -> Any:
-    try:
-        # JSON first, for JSON's meaning: YAML reads an escaped surrogate pair
-        # ("\ud83d\ude80", as json.dumps writes any character beyond U+FFFF) as two
-        # unpaired surrogates rather than as one character.
-        return json.loads(text, parse_constant=_refuse_constant)
-    except ValueError:
-        return yaml.safe_load(text)
-
-
 def parse_manifest(text: str) -> dict[str, Any]:
-    """The uploaded manifest (YAML or JSON) as a mapping, or `ValidationFailed`."""
+    """The uploaded manifest (YAML or JSON) as a mapping, or `ValidationFailed` naming
+    why it cannot be read (too large, anchors and aliases, too many values, too deep).
+    Linear in the size of `text`; callers on the event loop run it in a thread."""
     try:
-        document = _load_manifest(text)
-    except yaml.YAMLError as exc:
+        document = load_document(text)
+    except DocumentRefused as exc:
         raise ValidationFailed(
-            "The manifest is not valid YAML or JSON.",
-            errors=[{"field": "manifest", "code": "unparsable", "message": str(exc)[:300]}],
-        ) from None
-    except RecursionError:
-        # Both parsers recurse once per nesting level; a manifest needs a handful.
-        raise ValidationFailed(
-            "The manifest is nested too deeply.",
-            errors=[{"field": "manifest", "code": "too_deep", "message": "nested too deeply"}],
+            f"The manifest cannot be read: {exc}.",
+            errors=[{"field": "manifest", "code": exc.code, "message": str(exc)}],
         ) from None
     if not isinstance(document, dict):
         raise ValidationFailed(
@@ -186,7 +167,8 @@ async def prepare_version(
                 {"field": "manifest.records.pii", "code": "invalid", "message": "encrypt|drop"}
             ],
         )
-    compile_schema(schema_document)  # raises InvalidModelDefinition naming each problem
+    # Raises InvalidModelDefinition naming each problem; compiling CEL takes milliseconds.
+    await anyio.to_thread.run_sync(compile_schema, schema_document)
     spec = parse_model_spec(spec_document)
     if spec.kind != model.kind:
         raise ValidationFailed(

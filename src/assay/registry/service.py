@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import anyio
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from assay.audit.models import SecurityAction
@@ -223,12 +224,14 @@ class ModelRegistry:
         """Check, store, add and load one version from an upload (YAML or JSON manifest):
         a version that registers also loads and scores."""
         model = await repository.get_model(db, principal, name)
+        # Reading a large document takes milliseconds: never on the event loop.
+        manifest = await anyio.to_thread.run_sync(manifests.parse_manifest, manifest_text)
         registered = await self.versions.register(
             db,
             meta,
             principal,
             model,
-            manifest=manifests.parse_manifest(manifest_text),
+            manifest=manifest,
             artifact=artifact,
             signature=signature,
         )

@@ -37,6 +37,7 @@ from assay.engine.expressions import (
     ExpressionDefinitionError,
     ExpressionError,
     compile_expression,
+    expression_budget,
 )
 from assay.engine.results import ErrorCode, FieldError
 from assay.engine.rules.conditions import Condition, compile_condition
@@ -187,14 +188,16 @@ def compile_rules(document: Mapping[str, Any] | RulesDefinition, schema: InputSc
     seen: set[str] = set()
     rules: list[_Rule] = []
     fields_read: set[str] = set()
-    for index, spec in enumerate(definition.rules):
-        path = join_path("rules", index)
-        if spec.id in seen:
-            problems.add(join_path(path, "id"), "duplicate rule id", spec.id)
-        seen.add(spec.id)
-        rule = _compile_rule(spec, schema, problems, path, fields_read)
-        if rule is not None:
-            rules.append(rule)
+    # One budget for the schema's expressions and every rule's (assay.engine.expressions).
+    with expression_budget(spent=schema.expression_terms):
+        for index, spec in enumerate(definition.rules):
+            path = join_path("rules", index)
+            if spec.id in seen:
+                problems.add(join_path(path, "id"), "duplicate rule id", spec.id)
+            seen.add(spec.id)
+            rule = _compile_rule(spec, schema, problems, path, fields_read)
+            if rule is not None:
+                rules.append(rule)
     problems.raise_if_any()
 
     points_range = _points_range(definition.combine, rules, problems)

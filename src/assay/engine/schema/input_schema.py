@@ -24,6 +24,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from assay.engine.definition_errors import DefinitionProblems, join_path
+from assay.engine.expressions import expression_budget
 from assay.engine.results import ErrorCode, FieldError, RowError, ValidatedRecord
 from assay.engine.schema.cross_field import (
     Agreement,
@@ -77,6 +78,7 @@ class InputSchema:
         self._derivations = derivations
         self._agreements = agreements
         self._checks = checks
+        self.expression_terms = 0
         canonical = json.dumps(
             definition.model_dump(mode="json", exclude_none=True),
             sort_keys=True,
@@ -202,10 +204,14 @@ def compile_schema(document: Mapping[str, Any] | SchemaDefinition) -> InputSchem
             raise problems.error() from None
     inputs = _compile_inputs(definition, problems)
     probe = {f.name: probe_value(f) for f in definition.fields}
-    derivations = compile_derivations(definition, probe, problems)
-    agreements, checks = compile_cross_field_rules(definition, probe, problems)
+    with expression_budget() as budget:
+        derivations = compile_derivations(definition, probe, problems)
+        agreements, checks = compile_cross_field_rules(definition, probe, problems)
     problems.raise_if_any()
-    return InputSchema(definition, inputs, derivations, agreements, checks)
+    schema = InputSchema(definition, inputs, derivations, agreements, checks)
+    # A model's rules spend from the same budget, after what its schema spent.
+    schema.expression_terms = budget.spent
+    return schema
 
 
 def _compile_inputs(
