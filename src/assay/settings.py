@@ -677,8 +677,13 @@ class Settings(BaseSettings):
         0,
         ge=0,
         le=65535,
-        description="Port of the separate metrics listener; 0 (default) turns it off, and "
-        "GET /metrics on the main port needs system:read.",
+        description="Port of the separate metrics listener; 0 (default) turns it off.",
+    )
+    metrics_token: SecretStr | None = Field(
+        None,
+        description="Bearer token a Prometheus scraper sends to GET /metrics on the main port "
+        "(at least 32 bytes). Without it, only platform administrators can read /metrics "
+        "there; organisations see their own usage at GET /v1/system/usage.",
     )
     otel_enabled: bool = Field(False, description="Export OpenTelemetry traces over OTLP/HTTP.")
     otel_endpoint: str = Field(

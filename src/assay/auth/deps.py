@@ -4,6 +4,7 @@ new session to the client (tokens, or a console cookie with its CSRF token)."""
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 from urllib.parse import urlsplit
@@ -20,7 +21,13 @@ from assay.auth.schemas import ConsoleSessionResponse, TokenResponse, tokens_of
 from assay.auth.sessions import TokenPair
 from assay.core.errors import Forbidden
 from assay.core.permissions import Permission
-from assay.core.principal import FULL_SCOPE, OrgPrincipal, Principal
+from assay.core.principal import (
+    FULL_SCOPE,
+    METRICS_SCOPE,
+    METRICS_SCRAPER,
+    OrgPrincipal,
+    Principal,
+)
 from assay.http.route_charge import (
     default_limit_due,
     enforce_default_for_principal,
@@ -63,6 +70,8 @@ async def authenticate(request: Request) -> Principal:
             raise NotAuthenticated("Use 'Authorization: Bearer <token or API key>'.")
         if credential.startswith("assay_sk_"):
             principal = await authenticator.from_api_key(credential, state.get("client_address"))
+        elif _is_metrics_token(identity, credential):
+            principal = METRICS_SCRAPER
         else:
             principal = await authenticator.from_access_token(credential)
     elif api_key:
@@ -96,6 +105,14 @@ async def authenticate(request: Request) -> Principal:
     if default_limit_due(request.scope):
         await enforce_default_for_principal(request)
     return principal
+
+
+def _is_metrics_token(identity: IdentityContext, credential: str) -> bool:
+    token = identity.settings.metrics_token
+    # Compared in constant time; its principal's scope admits it to GET /metrics only.
+    return token is not None and hmac.compare_digest(
+        credential.encode(), token.get_secret_value().encode()
+    )
 
 
 def allowed_origins(identity: IdentityContext) -> frozenset[str]:
@@ -137,6 +154,18 @@ async def _platform_admin(principal: Annotated[Principal, Depends(_signed_in)]) 
     return principal
 
 
+async def _metrics_reader(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
+    if principal.scope == METRICS_SCOPE:
+        return principal
+    if principal.scope == FULL_SCOPE and principal.is_platform_admin and principal.kind == "user":
+        return principal
+    raise Forbidden(
+        "The metrics cover every organisation: they are for the platform's operators "
+        "(a platform administrator, or the scrape token ASSAY_METRICS_TOKEN). An "
+        "organisation's own usage is at GET /v1/system/usage."
+    )
+
+
 # Any principal, even one that must still enrol MFA or change its password.
 AnyScope = Annotated[Principal, Depends(authenticate)]
 
@@ -145,6 +174,8 @@ Authenticated = Annotated[Principal, Depends(_signed_in)]
 
 
 PlatformAdmin = Annotated[Principal, Depends(_platform_admin)]
+# A platform administrator, or the operator's metrics scraper (ASSAY_METRICS_TOKEN).
+MetricsReader = Annotated[Principal, Depends(_metrics_reader)]
 
 
 def identity_of(request: Request) -> IdentityContext:

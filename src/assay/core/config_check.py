@@ -60,6 +60,11 @@ def secret_problems(settings: Settings) -> list[str]:
             problems.append(f"{env_name} is shorter than {MIN_SECRET_BYTES} bytes.")
         elif _is_placeholder(raw):
             problems.append(f"{env_name} is a known placeholder value, not a secret.")
+    token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
+    if token is not None and (len(token.encode()) < MIN_SECRET_BYTES or _is_placeholder(token)):
+        problems.append(
+            f"ASSAY_METRICS_TOKEN is shorter than {MIN_SECRET_BYTES} bytes or a placeholder."
+        )
     values = [
         getattr(settings, n).get_secret_value() for n in SECRET_FIELDS if getattr(settings, n)
     ]

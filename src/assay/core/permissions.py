@@ -44,7 +44,7 @@ GUARDS: Final[dict[Permission, str]] = {
     Permission.ROLES_MANAGE: "create custom roles",
     Permission.SESSIONS_MANAGE: "list and end the sessions of the organisation's members",
     Permission.ORG_MANAGE: "change the organisation's name, MFA and password policy",
-    Permission.SYSTEM_READ: "system information and the metrics endpoint",
+    Permission.SYSTEM_READ: "system information and the organisation's own usage",
 }
 
 ALL_PERMISSIONS: Final[frozenset[str]] = frozenset(Permission)

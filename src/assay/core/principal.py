@@ -15,10 +15,12 @@ from typing import Any, Literal
 
 from assay.core.permissions import ALL_PERMISSIONS
 
-PrincipalKind = Literal["user", "api_key", "platform"]
+PrincipalKind = Literal["user", "api_key", "platform", "scraper"]
 FULL_SCOPE = "full"
 MFA_ENROLMENT_SCOPE = "mfa_enrolment"
 PASSWORD_CHANGE_SCOPE = "password_change"  # noqa: S105 - a scope name
+# The operator's metrics scraper: reads GET /metrics and nothing else.
+METRICS_SCOPE = "metrics"
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +66,17 @@ PLATFORM = Principal(
     permissions=ALL_PERMISSIONS,
     is_platform_admin=True,
     auth_method="cli",
+)
+
+
+# The scrape token's principal: no organisation, no permission, a scope of its own.
+METRICS_SCRAPER = Principal(
+    kind="scraper",
+    id=uuid.UUID(int=1),
+    org_id=None,
+    permissions=frozenset(),
+    scope=METRICS_SCOPE,
+    auth_method="token",
 )
 
 

@@ -3,13 +3,17 @@ endpoint and the system information."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from assay.auth.deps import MetricsReader
 from assay.core.db import DbSession
+from assay.core.schemas import AwareIsoDatetime
 from assay.http.rate_limit import RateLimitManagement
 from assay.system.deps import CanReadSystem, System
-from assay.system.schemas import Health, Readiness, SystemInfo
+from assay.system.schemas import Health, Readiness, SystemInfo, Usage
 
 router = APIRouter(tags=["system"])
 metrics_router = APIRouter(tags=["system"])
@@ -32,7 +36,10 @@ async def readyz(system: System) -> Readiness:
 
 @metrics_router.get(
     "/metrics",
-    summary="Prometheus metrics (needs system:read)",
+    summary="Prometheus metrics of the whole platform (operators only)",
+    description="Counters span every organisation, so this is for the platform's "
+    "operators: a platform administrator, or a scraper sending the token configured in "
+    "ASSAY_METRICS_TOKEN. An organisation's own usage is GET /v1/system/usage.",
     response_class=Response,
     responses={
         200: {
@@ -41,7 +48,7 @@ async def readyz(system: System) -> Readiness:
         }
     },
 )
-async def metrics(principal: CanReadSystem, system: System) -> Response:
+async def metrics(principal: MetricsReader, system: System) -> Response:
     return Response(await system.metrics_exposition(), media_type=CONTENT_TYPE_LATEST)
 
 
@@ -50,3 +57,21 @@ async def system_info(
     principal: CanReadSystem, _limit: RateLimitManagement, db: DbSession, system: System
 ) -> SystemInfo:
     return await system.info(db, principal)
+
+
+@info_router.get("/usage", summary="This organisation's scoring, per model version")
+async def usage(
+    principal: CanReadSystem,
+    _limit: RateLimitManagement,
+    db: DbSession,
+    system: System,
+    since: Annotated[
+        AwareIsoDatetime | None,
+        Query(description="Inclusive; RFC 3339 with a UTC offset. Default: 24 hours ago."),
+    ] = None,
+    until: Annotated[
+        AwareIsoDatetime | None,
+        Query(description="Exclusive; RFC 3339 with a UTC offset. Default: now."),
+    ] = None,
+) -> Usage:
+    return await system.usage(db, principal, since, until)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import AwareDatetime, BaseModel, Field
 
 from assay.registry.schemas import LoadedModelView
 
@@ -26,3 +26,20 @@ class SystemInfo(BaseModel):
     cache: str
     loaded_models: list[LoadedModelView]
     models: list[dict[str, Any]]
+
+
+class ModelUsage(BaseModel):
+    model: str
+    version: int
+    predictions: int = Field(description="Records scored in the window.")
+    mean_latency_ms: float = Field(description="Mean time to score one request's records.")
+    last_at: AwareDatetime = Field(description="When the latest of them was scored.")
+
+
+class Usage(BaseModel):
+    """This organisation's scoring in a window, from its own prediction records."""
+
+    since: AwareDatetime
+    until: AwareDatetime
+    predictions: int
+    models: list[ModelUsage]

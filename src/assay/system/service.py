@@ -6,10 +6,12 @@ from __future__ import annotations
 import asyncio
 import platform
 from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import anyio
 from prometheus_client import generate_latest
+from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from assay import __version__
@@ -19,10 +21,12 @@ from assay.core.errors import DependencyUnavailable
 from assay.core.logging import get_logger
 from assay.core.metrics import exposition_registry
 from assay.core.principal import OrgPrincipal
+from assay.core.tenancy import scoped
 from assay.engine.runtimes import runtime_versions
+from assay.predictions.models import PredictionRecord
 from assay.registry.service import ModelRegistry
 from assay.settings import Settings
-from assay.system.schemas import SystemInfo
+from assay.system.schemas import ModelUsage, SystemInfo, Usage
 
 log = get_logger("assay.health")
 
@@ -46,6 +50,9 @@ async def check_readiness(database: Database, cache: Cache, limit_seconds: float
         checks[cache.backend] = cache.ping
     results = await asyncio.gather(*(_probe(n, c, limit_seconds) for n, c in checks.items()))
     return dict(zip(checks, results, strict=True))
+
+
+USAGE_WINDOW = timedelta(days=1)
 
 
 class SystemService:
@@ -91,3 +98,49 @@ class SystemService:
             loaded_models=overview.loaded,
             models=overview.versions,
         )
+
+    async def usage(
+        self,
+        db: AsyncSession,
+        principal: OrgPrincipal,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> Usage:
+        """The organisation's own scoring between `since` (inclusive; default a day
+        before `until`) and `until` (default now), from its own prediction records."""
+        until = until or datetime.now(UTC)
+        since = since or until - USAGE_WINDOW
+        rows = await db.execute(
+            scoped(principal, PredictionRecord)
+            .with_only_columns(
+                PredictionRecord.model_name,
+                PredictionRecord.version,
+                func.count(),
+                func.avg(PredictionRecord.latency_ms),
+                func.max(PredictionRecord.created_at),
+            )
+            .where(PredictionRecord.created_at >= since, PredictionRecord.created_at < until)
+            .group_by(PredictionRecord.model_name, PredictionRecord.version)
+            .order_by(PredictionRecord.model_name, PredictionRecord.version)
+        )
+        models = [
+            ModelUsage(
+                model=name,
+                version=version,
+                predictions=count,
+                mean_latency_ms=round(float(latency or 0.0), 3),
+                last_at=as_utc(last),
+            )
+            for name, version, count, latency, last in rows.all()
+        ]
+        return Usage(
+            since=since,
+            until=until,
+            predictions=sum(m.predictions for m in models),
+            models=models,
+        )
+
+
+def as_utc(value: datetime) -> datetime:
+    # SQLite's aggregate returns a naive value, though every stored time is UTC.
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
