@@ -297,3 +297,73 @@ def test_unknown_fields_may_be_ignored_by_choice() -> None:
     )
     row = _valid(schema.validate({"x": 1, "other": 2}))
     assert dict(row.values) == {"x": 1.0}
+
+
+@pytest.mark.parametrize(
+    ("runway", "agrees"),
+    [
+        (3.0, False),  # far below the 20 months cash and burn imply
+        (17.9, False),
+        (18.0, True),  # the edge of the 10 % tolerance, below
+        (21.5, True),
+        (22.0, True),  # the edge, above
+        (22.1, False),
+        (30.0, False),
+    ],
+)
+def test_a_supplied_runway_must_agree_from_both_sides(
+    startup_schema: InputSchema, make_record: Record, runway: float, agrees: bool
+) -> None:
+    # cash 8,000,000 / burn 400,000 = 20 months; tolerance max(1.0, 10 % of 20) = 2.0.
+    record = make_record(cash_on_hand_usd=8_000_000, monthly_burn_usd=400_000, runway_months=runway)
+    result = startup_schema.validate(record)
+    if agrees:
+        assert _valid(result).values["runway_months"] == runway
+    else:
+        assert _errors(result) == {"runway_months": "inconsistent"}
+
+
+@pytest.mark.parametrize(
+    ("runway", "agrees"),
+    [(3.9, False), (4.0, True), (6.0, True), (6.1, False)],
+)
+def test_the_absolute_tolerance_holds_from_both_sides_where_it_is_the_larger(
+    startup_schema: InputSchema, make_record: Record, runway: float, agrees: bool
+) -> None:
+    # 5 months implied: 10 % is 0.5, so the absolute tolerance of 1.0 applies.
+    record = make_record(cash_on_hand_usd=2_000_000, monthly_burn_usd=400_000, runway_months=runway)
+    result = startup_schema.validate(record)
+    assert isinstance(result, ValidatedRecord) is agrees, result
+
+
+def _bounded_inputs(schema: InputSchema) -> list[tuple[str, str, float]]:
+    bounds = []
+    for spec in schema.definition.fields:
+        if not spec.accepts_input or spec.type not in ("number", "integer"):
+            continue
+        if spec.minimum is not None:
+            bounds.append((spec.name, "minimum", spec.minimum))
+        if spec.maximum is not None:
+            bounds.append((spec.name, "maximum", spec.maximum))
+    return bounds
+
+
+def test_every_range_of_the_startup_schema_holds_from_both_sides(
+    startup_schema: InputSchema, make_record: Record
+) -> None:
+    bounds = _bounded_inputs(startup_schema)
+    assert len(bounds) >= 8
+    for name, side, limit in bounds:
+        integer = startup_schema.fields[name].type == "integer"
+        step = 1 if integer else max(abs(limit) * 1e-9, 1e-9)
+        outside = limit - step if side == "minimum" else limit + step
+        on_the_edge = int(limit) if integer else limit
+        refused = startup_schema.validate(
+            make_record(**{name: int(outside) if integer else outside})
+        )
+        assert isinstance(refused, RowError), (name, side)
+        assert {e.field: e.code for e in refused.errors}.get(name) == side, (name, side, refused)
+        edge = startup_schema.validate(make_record(**{name: on_the_edge}))
+        codes = {} if isinstance(edge, ValidatedRecord) else {e.field: e.code for e in edge.errors}
+        # On the edge the range holds (another rule, such as an agreement, may not).
+        assert codes.get(name) not in ("minimum", "maximum"), (name, side, edge)

@@ -19,6 +19,7 @@ from assay.app import UnprotectedRouteError, assert_deny_by_default, create_app
 from assay.auth.deps import PERMISSION_ATTRIBUTE
 from assay.auth.public_routes import PUBLIC_ROUTES, is_public
 from assay.core.crypto import derive_key
+from assay.core.permissions import ALL_PERMISSIONS
 from assay.core.routes import iter_api_routes
 from assay.orgs.models import CustomRole
 from assay.settings import Settings
@@ -129,6 +130,44 @@ async def test_every_permissioned_route_answers_403_without_the_permission(
         assert response.status_code == 403, (method, path, response.text)
         checked += 1
     assert checked > 10
+
+
+async def test_api_keys_get_exactly_what_they_hold_on_every_route(
+    app: FastAPI, client: httpx.AsyncClient, make_member: MakeMember
+) -> None:
+    """A least-privilege pass with API keys: each route refuses a key lacking its
+    permission (holding every other one), and admits a key holding exactly it."""
+    owner = await make_member()
+    token = (await login(client, owner))["access_token"]
+    keys: dict[frozenset[str], str] = {}
+
+    async def key_with(scopes: frozenset[str]) -> str:
+        if scopes not in keys:
+            made = await client.post(
+                "/v1/org/api-keys",
+                json={"name": "least privilege", "scopes": sorted(scopes)},
+                headers=bearer(token),
+            )
+            assert made.status_code == 201, made.text
+            keys[scopes] = made.json()["key"]
+            KNOWN_SECRETS.add(keys[scopes])
+        return keys[scopes]
+
+    checked = 0
+    for method, path, route in protected_routes(app):
+        permission = _required_permission(route)
+        if permission is None:
+            continue
+        lacking = await key_with(frozenset(ALL_PERMISSIONS) - {permission})
+        refused = await _send(client, method, path, {"x-api-key": lacking})
+        assert refused.status_code == 403, (method, path, refused.text)
+        holding = await key_with(frozenset({permission}))
+        # Past the permission, the route's own checks answer (404 for the made-up ids,
+        # 422 for the empty body, ...), never 401 or 403.
+        admitted = await _send(client, method, path, {"x-api-key": holding})
+        assert admitted.status_code not in (401, 403), (method, path, admitted.text)
+        checked += 1
+    assert checked > 20
 
 
 def test_a_route_without_a_principal_cannot_even_start(

@@ -88,7 +88,6 @@ HTTP_SLUGS: dict[int, str] = {
     403: "forbidden",
     404: "not-found",
     405: "method-not-allowed",
-    406: "not-acceptable",
     408: "request-timeout",
     413: "payload-too-large",
     415: "unsupported-media-type",

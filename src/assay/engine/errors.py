@@ -29,6 +29,10 @@ class UntrustedArtifact(AssayError):
 
 
 class ArtifactIntegrityError(AssayError):
-    """Stored artifact bytes no longer match their pinned SHA-256 digest."""
+    """Stored artifact bytes no longer match their pinned SHA-256 digest.
 
-    status, slug, title = 500, "artifact-integrity-failed", "Artifact failed its integrity check"
+    A fault of the server's storage, not of the request, which may succeed once the
+    store is repaired: 503, like a model version that fails the same check at load.
+    """
+
+    status, slug, title = 503, "artifact-integrity-failed", "Artifact failed its integrity check"

@@ -14,6 +14,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.params import File, Form
 from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
@@ -22,7 +23,10 @@ from assay.core.errors import (
     HTTP_SLUGS,
     PROBLEM_TYPE_PREFIX,
     AssayError,
+    BadRequest,
     Conflict,
+    PayloadTooLarge,
+    UnsupportedMediaType,
     ValidationFailed,
 )
 
@@ -111,9 +115,16 @@ async def _assay_error_handler(request: Request, exc: Exception) -> Response:
     return problem_response(body, exc.headers)
 
 
+# Starlette's form parser reports a part over its size limit as a 400 with one of these
+# messages; it is a body that is too large, so it is answered as one (413).
+_OVERSIZED_PART = ("Part exceeded maximum size", "Field exceeded maximum size")
+
+
 async def _http_error_handler(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)  # noqa: S101
     status = exc.status_code
+    if status == 400 and isinstance(exc.detail, str) and exc.detail.startswith(_OVERSIZED_PART):
+        status = PayloadTooLarge.status
     title = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
     detail = exc.detail if isinstance(exc.detail, str) and exc.detail else title
     if status >= 500:
@@ -129,9 +140,44 @@ async def _http_error_handler(request: Request, exc: Exception) -> Response:
     return problem_response(body, exc.headers)
 
 
+def _json_body_route(request: Request) -> bool:
+    """Whether the matched route reads its body as JSON (not a form or an upload)."""
+    route = request.scope.get("route")
+    body = getattr(route, "body_field", None)
+    return body is not None and not isinstance(body.field_info, Form | File)
+
+
+def _sent_json(request: Request) -> bool:
+    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    return media_type == "application/json" or media_type.endswith("+json")
+
+
 async def _validation_error_handler(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)  # noqa: S101
     errors = _validation_errors(exc)
+    if _json_body_route(request) and not _sent_json(request):
+        # Not a wrong value: a wrong media type (text/plain, a form, none at all).
+        body = problem_body(
+            status=UnsupportedMediaType.status,
+            slug=UnsupportedMediaType.slug,
+            title=UnsupportedMediaType.title,
+            detail="Send the body as application/json.",
+            instance=request.url.path,
+            request_id=request_id_of(request.scope),
+        )
+        return problem_response(body)
+    if any(error["code"] == "json_invalid" for error in errors):
+        # Malformed syntax is a 400: nothing was there to validate.
+        body = problem_body(
+            status=BadRequest.status,
+            slug=BadRequest.slug,
+            title=BadRequest.title,
+            detail="The body is not valid JSON.",
+            instance=request.url.path,
+            request_id=request_id_of(request.scope),
+            extra={"errors": errors},
+        )
+        return problem_response(body)
     fields = ", ".join(sorted({e["field"] for e in errors})) or "the request"
     body = problem_body(
         status=ValidationFailed.status,

@@ -1,0 +1,313 @@
+"""Every entry of docs/errors.md, triggered by a real request, answers as documented.
+
+Each problem type in the catalogue table has a trigger here: a request (through the
+application, or to a real server for what only the server itself answers) that must
+come back with the documented status and type. A type added to the table without a
+trigger, or a trigger whose answer drifts from the table, fails.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from assay.settings import Settings
+from tests.conftest import new_secret
+from tests.registry.test_model_lifecycle import (
+    create,
+    ml_manifest,
+    point,
+    predict,
+    stored_path,
+    upload,
+)
+from tests.security.test_server_limits import LOGIN, _exchange, _serve, _stop
+from tests.support.identity import MakeMember, bearer, login
+from tests.support.models import auth
+
+ERRORS_DOC = Path(__file__).resolve().parents[2] / "docs" / "errors.md"
+PREFIX = "urn:assay:problem:"
+
+
+def documented() -> dict[str, int]:
+    rows = re.findall(r"^\| `([a-z0-9-]+)` \| (\d{3}) \|", ERRORS_DOC.read_text(), re.M)
+    return {slug: int(status) for slug, status in rows}
+
+
+@dataclass
+class Ctx:
+    app: FastAPI
+    client: httpx.AsyncClient
+    token: str
+    viewer_token: str
+    artifacts: dict[str, bytes]
+    monkeypatch: pytest.MonkeyPatch
+
+
+Trigger = Callable[[Ctx], Awaitable[httpx.Response]]
+
+
+async def _bad_request(ctx: Ctx) -> httpx.Response:
+    return await ctx.client.post(
+        "/v1/auth/login", content=b'{"email": ', headers={"content-type": "application/json"}
+    )
+
+
+async def _unauthorized(ctx: Ctx) -> httpx.Response:
+    return await ctx.client.get("/v1/models")
+
+
+async def _sso_sign_in_failed(ctx: Ctx) -> httpx.Response:
+    return await ctx.client.get("/v1/auth/sso/gone/callback", params={"code": "x", "state": "y"})
+
+
+async def _sso_provider_unavailable(ctx: Ctx) -> httpx.Response:
+    return await ctx.client.get("/v1/auth/sso/gone/start")
+
+
+async def _forbidden(ctx: Ctx) -> httpx.Response:
+    return await ctx.client.post(
+        "/v1/models", json={"name": "x", "kind": "rules"}, headers=bearer(ctx.viewer_token)
+    )
+
+
+async def _not_found(ctx: Ctx) -> httpx.Response:
+    return await ctx.client.get("/v1/models/no-such-model", headers=auth(ctx.token))
+
+
+async def _method_not_allowed(ctx: Ctx) -> httpx.Response:
+    return await ctx.client.put("/v1/models", headers=auth(ctx.token))
+
+
+async def _conflict(ctx: Ctx) -> httpx.Response:
+    body = {"name": "twice", "kind": "rules"}
+    await ctx.client.post("/v1/models", json=body, headers=auth(ctx.token))
+    return await ctx.client.post("/v1/models", json=body, headers=auth(ctx.token))
+
+
+async def _payload_too_large(ctx: Ctx) -> httpx.Response:
+    await create(ctx.client, ctx.token, "big", "rules")
+    # One form part over the 1 MiB part limit.
+    return await ctx.client.post(
+        "/v1/models/big/versions", data={"manifest": "x" * (1 << 20) + "x"}, headers=auth(ctx.token)
+    )
+
+
+async def _unsupported_media_type(ctx: Ctx) -> httpx.Response:
+    return await ctx.client.post(
+        "/v1/auth/login",
+        content=json.dumps({"email": "a@example.org", "password": "p"}),
+        headers={"content-type": "text/plain"},
+    )
+
+
+async def _validation_failed(ctx: Ctx) -> httpx.Response:
+    return await ctx.client.post("/v1/auth/login", json={"email": "a@example.org"})
+
+
+async def _invalid_model_definition(ctx: Ctx) -> httpx.Response:
+    await create(ctx.client, ctx.token, "broken", "rules")
+    manifest = {"schema": {"fields": [{"name": "a", "type": "complex"}]}, "spec": {"kind": "rules"}}
+    return await ctx.client.post(
+        "/v1/models/broken/versions",
+        data={"manifest": json.dumps(manifest)},
+        headers=auth(ctx.token),
+    )
+
+
+async def _invalid_artifact(ctx: Ctx) -> httpx.Response:
+    await create(ctx.client, ctx.token, "garbage")
+    return await upload(ctx.client, ctx.token, "garbage", b"not a lightgbm model at all")
+
+
+async def _untrusted_artifact(ctx: Ctx) -> httpx.Response:
+    await create(ctx.client, ctx.token, "pickled")
+    return await upload(
+        ctx.client, ctx.token, "pickled", ctx.artifacts["pickle"], manifest=ml_manifest("pickle")
+    )
+
+
+async def _rate_limited(ctx: Ctx) -> httpx.Response:
+    # The application under test allows 3 sign-ins a minute from one address.
+    answer = None
+    for _ in range(4):
+        answer = await ctx.client.post(
+            "/v1/auth/login", json={"email": "nobody@example.org", "password": "wrong-1"}
+        )
+    assert answer is not None
+    return answer
+
+
+async def _internal_error(ctx: Ctx) -> httpx.Response:
+    async def broken(*args: Any, **kwargs: Any) -> Any:
+        msg = "a bug"
+        raise RuntimeError(msg)
+
+    ctx.monkeypatch.setattr(ctx.app.state.registry, "list_models", broken)
+    return await ctx.client.get("/v1/models", headers=auth(ctx.token))
+
+
+async def _artifact_integrity_failed(ctx: Ctx) -> httpx.Response:
+    # The store answers with another digest than the bytes it was given: a storage fault.
+    store = ctx.app.state.registry.store
+    real_put = store.put
+    ctx.monkeypatch.setattr(store, "put", lambda data: real_put(data + b"\n"))
+    await create(ctx.client, ctx.token, "lost")
+    return await upload(ctx.client, ctx.token, "lost", ctx.artifacts["lightgbm"])
+
+
+async def _dependency_unavailable(ctx: Ctx) -> httpx.Response:
+    async def down() -> None:
+        msg = "connection refused"
+        raise ConnectionError(msg)
+
+    ctx.monkeypatch.setattr(ctx.app.state.database, "ping", down)
+    return await ctx.client.get("/readyz")
+
+
+async def _model_unavailable(ctx: Ctx) -> httpx.Response:
+    await create(ctx.client, ctx.token, "tampered")
+    registered = await upload(ctx.client, ctx.token, "tampered", ctx.artifacts["lightgbm"])
+    assert registered.status_code == 201, registered.text
+    assert (await point(ctx.client, ctx.token, "tampered", 1)).status_code == 200
+    stored_path(ctx.app, registered.json()["artifact_digest"]).write_bytes(b"tampered")
+    for entry in ctx.app.state.registry.cache.loaded():
+        ctx.app.state.registry.cache.evict(entry.version_id)
+    return await predict(ctx.client, ctx.token, "tampered")
+
+
+TRIGGERS: dict[str, Trigger] = {
+    "bad-request": _bad_request,
+    "unauthorized": _unauthorized,
+    "sso-sign-in-failed": _sso_sign_in_failed,
+    "forbidden": _forbidden,
+    "not-found": _not_found,
+    "method-not-allowed": _method_not_allowed,
+    "conflict": _conflict,
+    "payload-too-large": _payload_too_large,
+    "unsupported-media-type": _unsupported_media_type,
+    "validation-failed": _validation_failed,
+    "invalid-model-definition": _invalid_model_definition,
+    "invalid-artifact": _invalid_artifact,
+    "untrusted-artifact": _untrusted_artifact,
+    "rate-limited": _rate_limited,
+    "internal-error": _internal_error,
+    "artifact-integrity-failed": _artifact_integrity_failed,
+    "dependency-unavailable": _dependency_unavailable,
+    "sso-provider-unavailable": _sso_provider_unavailable,
+    "model-unavailable": _model_unavailable,
+}
+# Answered by the HTTP server itself, before the application: tested on a real server.
+SERVER_ANSWERS = ("request-timeout", "request-header-fields-too-large", "service-unavailable")
+
+
+def test_every_documented_problem_type_has_a_trigger() -> None:
+    assert set(TRIGGERS) | set(SERVER_ANSWERS) == set(documented())
+
+
+@pytest.fixture
+def settings(
+    settings_factory: Callable[..., Settings], database_url: str, free_port: int
+) -> Settings:
+    return settings_factory(
+        database_url=database_url,
+        rate_limit_auth_per_address="3/minute",
+        oidc_providers=[
+            {
+                "name": "gone",
+                "issuer": f"http://127.0.0.1:{free_port}",
+                "client_id": "assay",
+                "client_secret": new_secret(),
+            }
+        ],
+    )
+
+
+@pytest.mark.parametrize("slug", sorted(TRIGGERS))
+async def test_each_problem_type_answers_as_documented(
+    app: FastAPI,
+    make_member: MakeMember,
+    artifacts: dict[str, bytes],
+    monkeypatch: pytest.MonkeyPatch,
+    steady_rate_window: None,
+    slug: str,
+) -> None:
+    owner = await make_member(role="owner")
+    viewer = await make_member(role="viewer", org_slug=owner.org_slug)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        ctx = Ctx(
+            app=app,
+            client=client,
+            token=(await login(client, owner))["access_token"],
+            viewer_token=(await login(client, viewer))["access_token"],
+            artifacts=artifacts,
+            monkeypatch=monkeypatch,
+        )
+        answer = await TRIGGERS[slug](ctx)
+    assert answer.headers["content-type"] == "application/problem+json", answer.text
+    assert answer.json()["type"] == PREFIX + slug, answer.text
+    assert answer.status_code == documented()[slug] == answer.json()["status"]
+
+
+@pytest.fixture(scope="module")
+def real_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    process, port = _serve(
+        tmp_path_factory.mktemp("catalogue"),
+        "server",
+        ASSAY_MAX_HEADER_BYTES="4096",
+        ASSAY_BODY_READ_TIMEOUT_SECONDS="1",
+        ASSAY_MAX_CONCURRENCY="2",
+    )
+    try:
+        yield port
+    finally:
+        _stop(process)
+
+
+def _problem_of(answer: bytes) -> tuple[int, str]:
+    head, _, body = answer.partition(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    return status, json.loads(body.decode())["type"]
+
+
+def _request_timeout(port: int) -> bytes:
+    return _exchange(port, LOGIN + b"Content-Length: 100\r\n\r\n{")
+
+
+def _header_fields_too_large(port: int) -> bytes:
+    return _exchange(
+        port, b"GET /livez HTTP/1.1\r\nHost: t\r\nX-Fill: " + b"a" * 8000 + b"\r\n\r\n"
+    )
+
+
+def _service_unavailable(port: int) -> bytes:
+    # An open connection counts: with one held, the next request is one too many.
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as held:
+        held.sendall(b"GET /livez HTTP/1.1\r\nHost: t\r\n\r\n")
+        assert held.recv(65536).startswith(b"HTTP/1.1 200")
+        return _exchange(port, b"GET /livez HTTP/1.1\r\nHost: t\r\n\r\n")
+
+
+SERVER_TRIGGERS: dict[str, Callable[[int], bytes]] = {
+    "request-timeout": _request_timeout,
+    "request-header-fields-too-large": _header_fields_too_large,
+    "service-unavailable": _service_unavailable,
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("slug", SERVER_ANSWERS)
+def test_each_answer_of_the_server_itself_is_as_documented(real_server: int, slug: str) -> None:
+    status, problem_type = _problem_of(SERVER_TRIGGERS[slug](real_server))
+    assert problem_type == PREFIX + slug
+    assert status == documented()[slug]
