@@ -226,7 +226,7 @@ async def make_database_url(kind: str, tmp_path: Path) -> tuple[str, Callable[[]
     return await _create_mariadb_database()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
 async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
     """A fresh, empty database per test, on SQLite and on PostgreSQL."""
     url, drop = await make_database_url(request.param, tmp_path)

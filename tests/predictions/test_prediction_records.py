@@ -12,11 +12,13 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+import asyncmy
 import asyncpg
 import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
 
 from assay.app import create_app
 from assay.core.tenancy import across_tenants
@@ -279,6 +281,28 @@ async def _table_locked(database_url: str) -> AsyncIterator[Callable[[], Awaitab
         finally:
             await release_sqlite()
             connection.close()
+        return
+    if database_url.startswith("mysql"):
+        url = make_url(database_url)
+        connection_my = await asyncmy.connect(
+            host=url.host, port=url.port or 3306, user=url.username, db=url.database
+        )
+        async with connection_my.cursor() as cursor:
+            await cursor.execute("LOCK TABLES prediction_records WRITE")
+        unlocked = False
+
+        async def release_mariadb() -> None:
+            nonlocal unlocked
+            if not unlocked:
+                unlocked = True
+                async with connection_my.cursor() as cursor:
+                    await cursor.execute("UNLOCK TABLES")
+
+        try:
+            yield release_mariadb
+        finally:
+            await release_mariadb()
+            connection_my.close()
         return
     connection_pg = await asyncpg.connect(database_url)
     transaction = connection_pg.transaction()

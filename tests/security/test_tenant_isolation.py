@@ -247,8 +247,10 @@ async def test_tenant_tables_reached_indirectly_are_refused(app: FastAPI, name: 
     async with app.state.database.sessionmaker() as db:
         with pytest.raises(TenantScopeError):
             await db.execute(statement)
-        # The same statement, marked with a reason, runs.
-        await db.execute(across_tenants(statement, "test: the guard's exemption"))
+        # The same statement, marked with a reason, runs (but MariaDB's table names are
+        # case-sensitive, so API_KEYS names no table there).
+        if not (name == "text, any case" and db.bind.dialect.name in ("mysql", "mariadb")):
+            await db.execute(across_tenants(statement, "test: the guard's exemption"))
         await db.rollback()
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
-    Float,
+    Double,
     Integer,
     LargeBinary,
     String,
@@ -38,8 +38,8 @@ class PredictionRecord(TenantOwned, Base):
     inputs: Mapped[dict[str, Any]] = mapped_column(JSON)
     inputs_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     derived: Mapped[dict[str, Any]] = mapped_column(JSON)
-    score: Mapped[float] = mapped_column(Float)
+    score: Mapped[float] = mapped_column(Double)
     label: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     risk: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    latency_ms: Mapped[float] = mapped_column(Float)
+    latency_ms: Mapped[float] = mapped_column(Double)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
