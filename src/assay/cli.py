@@ -29,7 +29,7 @@ from assay.core.migrations import prepare_database
 from assay.core.secrets_store import with_generated_secrets
 from assay.core.tracing import integration_problems
 from assay.demo import DEFAULT_PACK as DEMO_PACK
-from assay.demo import create_demo, demo, ensure_trained, print_demo
+from assay.demo import create_demo, demo, prepare_pack, print_demo
 from assay.orgs.cli import create_admin, org_app
 from assay.registry.cli import keys_app, models_app
 from assay.server import ServerStartError, run_factory
@@ -164,8 +164,8 @@ def serve(
         asyncio.run(_with_database(settings, "prepare"))
         asyncio.run(check_cache(settings))
         if with_demo:
-            ensure_trained(DEMO_PACK)
-            print_demo(asyncio.run(create_demo(settings, DEMO_PACK)), settings)
+            pack = prepare_pack(DEMO_PACK, settings)
+            print_demo(asyncio.run(create_demo(settings, pack)), settings)
     try:
         run_factory(settings, reload=reload)
     except ServerStartError as exc:
