@@ -44,8 +44,6 @@ DEMO_EMAIL = "admin@demo.assay.local"
 SAMPLE = "profiles/series_a.json"
 _PACK_IN_CHECKOUT = ("examples", "startup_success")
 _PACKAGE_DIR = Path(__file__).resolve().parent
-# In an installed wheel the pack is package data (pyproject.toml, [tool.hatch.build]).
-INSTALLED_PACK = _PACKAGE_DIR / "examples" / "startup_success"
 
 
 def find_default_pack() -> Path:
@@ -53,10 +51,11 @@ def find_default_pack() -> Path:
     command is started; else the one installed with Assay; else
     ``examples/startup_success`` under the current directory."""
     checkout = _PACKAGE_DIR.parents[1].joinpath(*_PACK_IN_CHECKOUT)
-    if (checkout / "manifest.yaml").is_file():
-        return checkout
-    if (INSTALLED_PACK / "manifest.yaml").is_file():
-        return INSTALLED_PACK
+    # In an installed wheel the pack is package data (pyproject.toml, [tool.hatch.build]).
+    installed = _PACKAGE_DIR.joinpath(*_PACK_IN_CHECKOUT)
+    for candidate in (checkout, installed):
+        if (candidate / "manifest.yaml").is_file():
+            return candidate
     return Path.cwd().joinpath(*_PACK_IN_CHECKOUT)
 
 
