@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 # Test processes: the suite waits on databases and servers a good part of its time.
 TEST_WORKERS ?= 2
 
-.PHONY: help install run test lint format typecheck check services lock docs-config clean
+.PHONY: help install run test smoke lint format typecheck check services lock docs-config clean
 
 help: ## List every task
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-12s %s\n", $$1, $$2}'
@@ -26,6 +26,9 @@ run: install ## Install and start Assay on http://127.0.0.1:8000 (SQLite, in-pro
 test: install services ## Run the whole test suite (SQLite, PostgreSQL, MariaDB, Redis) with coverage
 	$(BIN)/pytest -n $(TEST_WORKERS) --cov=assay --cov-report=term-missing:skip-covered --cov-fail-under=85 $(PYTEST_ARGS)
 
+smoke: ## Build the wheel, pip install it WITHOUT the lock in a fresh venv, serve, demo, predict
+	$(PYTHON) scripts/wheel_smoke.py $(SMOKE_ARGS)
+
 lint: install ## ruff lint and format check, and the import contracts (pyproject.toml)
 	$(BIN)/ruff check src tests scripts examples bench
 	$(BIN)/ruff format --check src tests scripts examples bench
@@ -38,7 +41,7 @@ format: install ## Apply ruff fixes and formatting
 typecheck: install ## mypy --strict on src/
 	$(BIN)/mypy
 
-check: lint typecheck test ## Exactly what CI runs: lint, types, the whole test suite
+check: lint typecheck smoke test ## Exactly what CI runs: lint, types, the wheel smoke, the test suite
 
 services: ## Start PostgreSQL, MariaDB and Redis if they are down (fails loudly if one stays down)
 	bash scripts/ensure-services.sh

@@ -7,11 +7,12 @@ and each model's own feature vectoriser, exactly as they will when served, then:
 
 - a LightGBM classifier on every default feature, with a monotone constraint that more
   prior successful exits never lower the predicted probability -> build/*.txt;
-- a scaled logistic regression on the ONNX model's feature list, exported with
-  skl2onnx (ZipMap output, as skl2onnx writes by default) -> build/*.onnx; training
-  fails if it learned a negative weight for prior successful exits.
+- a scaled logistic regression on the ONNX model's feature list, written as the ONNX
+  graph skl2onnx would write (ZipMap output) -> build/*.onnx; training fails if it
+  learned a negative weight for prior successful exits (see onnx_logistic.py).
 
-Training takes a few seconds on two cores.
+Only Assay's base install is needed (`assay demo` trains this pack wherever Assay is
+installed); training takes a few seconds on two cores.
 """
 
 from __future__ import annotations
@@ -22,11 +23,6 @@ from pathlib import Path
 
 import lightgbm
 import numpy as np
-from skl2onnx import to_onnx
-from skl2onnx.common.data_types import FloatTensorType
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 
 from assay.engine.definition_errors import DefinitionProblems
 from assay.engine.pack import Pack, PackModel, load_pack
@@ -35,6 +31,7 @@ from assay.engine.spec import MLModelSpec
 from assay.engine.vectorize import FeatureVectorizer, build_vectorizer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from onnx_logistic import fit_scaled_logistic, to_onnx
 from synthetic_startups import generate_companies
 
 PACK_DIR = Path(__file__).resolve().parent
@@ -91,20 +88,14 @@ def train_lightgbm(model: PackModel, rows: list[ValidatedRecord], y: np.ndarray,
 def train_logistic_onnx(model: PackModel, rows: list[ValidatedRecord], y: np.ndarray) -> bytes:
     vectorizer = _vectorizer(model)
     x = vectorizer.transform([row.values for row in rows])
-    pipeline = make_pipeline(StandardScaler(), LogisticRegression(C=0.5, max_iter=2000))
-    pipeline.fit(x, y)
-    # The scaler keeps each feature's sign, so a non-negative weight on prior exits means
+    fitted = fit_scaled_logistic(x, y.astype(np.float64), c=0.5)
+    # Scaling keeps each feature's sign, so a non-negative weight on prior exits means
     # more exits never lower this model's probability either (as the LightGBM model's
     # monotone constraint guarantees for it); a training run that breaks this fails.
-    weight = float(pipeline[-1].coef_[0][vectorizer.names.index(MONOTONE_FEATURE)])
+    weight = float(fitted.weights[vectorizer.names.index(MONOTONE_FEATURE)])
     if weight < 0:
         raise RuntimeError(f"the logistic regression learned a negative {MONOTONE_FEATURE} weight")
-    onnx_model = to_onnx(
-        pipeline,
-        initial_types=[("features", FloatTensorType([None, vectorizer.width]))],
-        target_opset={"": 17, "ai.onnx.ml": 3},
-    )
-    return bytes(onnx_model.SerializeToString())
+    return to_onnx(fitted)
 
 
 def train_pack(pack_dir: Path = PACK_DIR, *, rows: int = 4000, seed: int = 7) -> dict[str, Path]:

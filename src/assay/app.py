@@ -41,6 +41,7 @@ from assay.core.routes import iter_api_routes
 from assay.core.secrets_store import with_generated_secrets
 from assay.core.tracing import (
     Tracing,
+    integration_problems,
     start_error_tracking,
     start_tracing,
     stop_error_tracking,
@@ -190,10 +191,11 @@ def _build_scoring(app: FastAPI, settings: Settings) -> None:
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build an Assay application; nothing connects until its lifespan starts."""
     settings = settings or load_settings()
-    if settings.is_production:
-        problems = production_problems(settings)
-        if problems:
-            raise ConfigurationError(problems)
+    problems = production_problems(settings) if settings.is_production else []
+    # In any environment: a setting that needs an extra which is not installed.
+    problems.extend(integration_problems(settings))
+    if problems:
+        raise ConfigurationError(problems)
     settings = with_generated_secrets(settings)
     configure_logging(settings)
 

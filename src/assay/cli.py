@@ -27,8 +27,9 @@ from assay.core.dev_cli import dev_app
 from assay.core.logging import configure_logging
 from assay.core.migrations import prepare_database
 from assay.core.secrets_store import with_generated_secrets
+from assay.core.tracing import integration_problems
 from assay.demo import DEFAULT_PACK as DEMO_PACK
-from assay.demo import create_demo, demo, ensure_trained, print_demo
+from assay.demo import create_demo, demo, prepare_pack, print_demo
 from assay.orgs.cli import create_admin, org_app
 from assay.registry.cli import keys_app, models_app
 from assay.server import ServerStartError, run_factory
@@ -144,12 +145,16 @@ def serve(
 ) -> None:
     """Start the HTTP server."""
     settings = _settings(host=host, port=port, workers=workers)
+    # In any environment: a setting that needs an extra which is not installed.
+    problems = integration_problems(settings)
     if settings.is_production:
-        problems = production_problems(settings)
+        problems = production_problems(settings) + problems
+        if reload:
+            problems.append("--reload is for development.")
         if problems:
             raise _fail("Refusing to start in production:", problems)
-        if reload:
-            raise _fail("Refusing to start in production:", ["--reload is for development."])
+    elif problems:
+        raise _fail("Refusing to start:", problems)
     if with_demo and settings.is_production:
         raise _fail("Refusing to start:", ["--demo is for development machines."])
     # Every dependency is checked here, before uvicorn starts, so that a failure is one
@@ -159,8 +164,8 @@ def serve(
         asyncio.run(_with_database(settings, "prepare"))
         asyncio.run(check_cache(settings))
         if with_demo:
-            ensure_trained(DEMO_PACK)
-            print_demo(asyncio.run(create_demo(settings, DEMO_PACK)), settings)
+            pack = prepare_pack(DEMO_PACK, settings)
+            print_demo(asyncio.run(create_demo(settings, pack)), settings)
     try:
         run_factory(settings, reload=reload)
     except ServerStartError as exc:
@@ -238,6 +243,7 @@ def config_check() -> None:
     settings = _settings().model_copy(update={"env": Environment.PRODUCTION, "auto_migrate": False})
     # Configuration and dependencies alike: every problem, not just those of one kind.
     problems = production_problems(settings)
+    problems.extend(integration_problems(settings))
     problems.extend(asyncio.run(readiness_problems(settings)))
     if problems:
         raise _fail("Not ready for production:", problems)

@@ -10,6 +10,7 @@ import asyncio
 import importlib.util
 import json
 import secrets
+import shutil
 import string
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import Annotated
 import typer
 from sqlalchemy import select
 
+from assay import __version__
 from assay.accounts import service as accounts
 from assay.api_keys import service as api_keys
 from assay.audit.service import CLI
@@ -41,14 +43,19 @@ DEMO_ORG = "demo"
 DEMO_EMAIL = "admin@demo.assay.local"
 SAMPLE = "profiles/series_a.json"
 _PACK_IN_CHECKOUT = ("examples", "startup_success")
+_PACKAGE_DIR = Path(__file__).resolve().parent
 
 
 def find_default_pack() -> Path:
     """The startup-success pack of the source checkout Assay runs from, wherever the
-    command is started; else ``examples/startup_success`` under the current directory."""
-    checkout = Path(__file__).resolve().parents[2].joinpath(*_PACK_IN_CHECKOUT)
-    if (checkout / "manifest.yaml").is_file():
-        return checkout
+    command is started; else the one installed with Assay; else
+    ``examples/startup_success`` under the current directory."""
+    checkout = _PACKAGE_DIR.parents[1].joinpath(*_PACK_IN_CHECKOUT)
+    # In an installed wheel the pack is package data (pyproject.toml, [tool.hatch.build]).
+    installed = _PACKAGE_DIR.joinpath(*_PACK_IN_CHECKOUT)
+    for candidate in (checkout, installed):
+        if (candidate / "manifest.yaml").is_file():
+            return candidate
     return Path.cwd().joinpath(*_PACK_IN_CHECKOUT)
 
 
@@ -79,13 +86,11 @@ def _missing_artifacts(pack: Path) -> list[Path]:
 def ensure_trained(pack: Path) -> None:
     """Train the pack's ML artifacts when any is missing (a few seconds).
 
-    Raises `DemoUnavailable` when the pack or its training script cannot be found.
+    Raises `DemoUnavailable` when the pack or its training script cannot be found, or
+    the script needs a library that is not installed.
     """
     if not (pack / "manifest.yaml").is_file():
-        msg = (
-            f"no model pack at {pack}; run from a source checkout of Assay, or pass "
-            "--pack examples/startup_success"
-        )
+        msg = f"no model pack at {pack}; pass --pack with the directory of one"
         raise DemoUnavailable(msg)
     if not _missing_artifacts(pack):
         return
@@ -95,8 +100,34 @@ def ensure_trained(pack: Path) -> None:
         msg = f"{pack} is not trained and has no train.py to train it"
         raise DemoUnavailable(msg)
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    try:
+        spec.loader.exec_module(module)
+    except ModuleNotFoundError as exc:
+        msg = f"{script} needs the module {exc.name!r}, which is not installed"
+        raise DemoUnavailable(msg) from None
     module.train_pack(pack)
+
+
+def prepare_pack(pack: Path, settings: Settings) -> Path:
+    """The directory of `pack` to import, trained: `pack` itself (trained in place when
+    needed), except for the pack installed with Assay, which is never written to: it is
+    copied into the data directory and trained there."""
+    if pack.resolve().is_relative_to(_PACKAGE_DIR):
+        copy = settings.data_dir / "demo" / f"{pack.name}-{__version__}"
+        try:
+            # Each run refreshes the pack's files and keeps what an earlier run trained.
+            shutil.copytree(
+                pack,
+                copy,
+                dirs_exist_ok=True,
+                ignore=shutil.ignore_patterns("build", "__pycache__"),
+            )
+        except OSError as exc:
+            msg = f"cannot copy the demo pack into {copy}: {exc.strerror or exc}"
+            raise DemoUnavailable(msg) from None
+        pack = copy
+    ensure_trained(pack)
+    return pack
 
 
 def _password() -> str:
@@ -199,8 +230,7 @@ def demo(
         typer.echo("Error: the demo is for development machines, not production.", err=True)
         raise typer.Exit(EXIT_CONFIG_PROBLEM)
     try:
-        ensure_trained(pack)
-        credentials = asyncio.run(create_demo(settings, pack))
+        credentials = asyncio.run(create_demo(settings, prepare_pack(pack, settings)))
     except DemoUnavailable as exc:
         typer.echo(f"Error: {exc}.", err=True)
         raise typer.Exit(EXIT_CONFIG_PROBLEM) from None

@@ -685,14 +685,20 @@ class Settings(BaseSettings):
         "(at least 32 bytes). Without it, only platform administrators can read /metrics "
         "there; organisations see their own usage at GET /v1/system/usage.",
     )
-    otel_enabled: bool = Field(False, description="Export OpenTelemetry traces over OTLP/HTTP.")
+    otel_enabled: bool = Field(
+        False,
+        description="Export OpenTelemetry traces over OTLP/HTTP (needs the otel extra: "
+        "pip install 'assay[otel]').",
+    )
     otel_endpoint: str = Field(
         "http://127.0.0.1:4318/v1/traces",
         description="OTLP/HTTP traces endpoint used when tracing is enabled.",
     )
     otel_service_name: str = Field("assay", description="service.name resource attribute.")
     sentry_dsn: SecretStr | None = Field(
-        None, description="Sentry DSN; when set, unhandled errors are reported (scrubbed)."
+        None,
+        description="Sentry DSN; when set, unhandled errors are reported (scrubbed; needs the "
+        "sentry extra: pip install 'assay[sentry]').",
     )
     sentry_traces_sample_rate: float = Field(
         0.0, ge=0.0, le=1.0, description="Fraction of requests traced by Sentry."

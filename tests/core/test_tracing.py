@@ -21,7 +21,7 @@ from sqlalchemy import text
 from assay.app import create_app
 from assay.core.db import DbSession
 from assay.core.logging import REDACTED
-from assay.core.tracing import scrub_sentry_event
+from assay.core.sentry_reporting import scrub_sentry_event
 from assay.settings import Settings
 
 TRACES_PATH = "/v1/traces"

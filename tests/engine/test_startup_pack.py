@@ -16,6 +16,7 @@ from assay.engine.explanations import EnsembleExplanation, FeatureExplanation, R
 from assay.engine.ml_model import MLModel
 from assay.engine.pack import Pack, load_pack
 from assay.engine.results import PredictionResult, ValidatedRecord
+from assay.engine.runtimes import OutputSpec, load_runtime
 from assay.engine.scorer import Scorer
 from tests.support.engine import PACK_DIR
 
@@ -134,6 +135,35 @@ def test_training_the_pack_at_its_default_size_writes_both_artifacts(
         "startup_success_lgbm.txt",
         "startup_success_logreg.onnx",
     }
+
+
+def test_the_onnx_model_is_valid_onnx_that_scores_as_scikit_learn_would(
+    trained_pack: Pack, example_modules: dict[str, ModuleType]
+) -> None:
+    # The pack trains on the base install: NumPy fits the model, and onnx_logistic.py
+    # writes the graph without onnx or skl2onnx. Both are checked against those tools.
+    import onnx
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    writer = example_modules["onnx_logistic"]
+    rng = np.random.default_rng(3)
+    # Columns of very different scales, and a constant one.
+    x = rng.normal(size=(2000, 5)) * [1.0, 10.0, 100.0, 0.1, 0.0] + [0.0, 5.0, -50.0, 1.0, 2.0]
+    y = (x[:, 0] + 0.1 * x[:, 1] - 0.01 * x[:, 2] + rng.normal(size=2000) > 0).astype(float)
+    fitted = writer.fit_scaled_logistic(x, y, c=0.5)
+    reference = make_pipeline(StandardScaler(), LogisticRegression(C=0.5, tol=1e-10)).fit(x, y)
+    np.testing.assert_allclose(fitted.predict_proba(x), reference.predict_proba(x)[:, 1], atol=1e-3)
+
+    data = writer.to_onnx(fitted)
+    onnx.checker.check_model(onnx.load_from_string(data), full_check=True)
+    runtime = load_runtime("onnx", data, output=OutputSpec(class_label=1))
+    np.testing.assert_allclose(runtime.predict(x).scores, fitted.predict_proba(x), atol=1e-5)
+
+    artifact = trained_pack.model("startup-success-logreg").artifact_path
+    assert artifact is not None
+    onnx.checker.check_model(onnx.load_from_string(artifact.read_bytes()), full_check=True)
 
 
 def _broken_pack(tmp_path: Path, change: Any) -> Path:

@@ -112,7 +112,11 @@ def _load_example(name: str) -> ModuleType:
 def example_modules() -> Iterator[dict[str, ModuleType]]:
     saved = list(sys.path)
     try:
-        yield {"train": _load_example("train"), "synthetic": _load_example("synthetic_startups")}
+        yield {
+            "train": _load_example("train"),
+            "synthetic": _load_example("synthetic_startups"),
+            "onnx_logistic": _load_example("onnx_logistic"),
+        }
     finally:
         sys.path[:] = saved
 

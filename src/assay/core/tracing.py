@@ -1,43 +1,87 @@
-"""Opt-in tracing (OpenTelemetry over OTLP/HTTP) and error tracking (Sentry)."""
+"""Opt-in tracing (OpenTelemetry over OTLP/HTTP) and error tracking (Sentry).
+
+Both are extras, `assay[otel]` and `assay[sentry]`, whose packages only their own modules
+import (`otel_tracing`, `sentry_reporting`), and those only when a setting turns them on
+(`ASSAY_OTEL_ENABLED`, `ASSAY_SENTRY_DSN`). A setting that turns one on without its extra
+is a configuration problem naming the extra (`integration_problems`): `assay serve` and
+`assay config check` report it, and `create_app` refuses to build the app.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, MutableMapping
-from typing import Any
+import importlib
+import sys
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
 
-import sentry_sdk
 from fastapi import FastAPI
-from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
-from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
-from opentelemetry.instrumentation.redis import RedisInstrumentor
-from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
-from sentry_sdk.integrations.logging import LoggingIntegration
-from sentry_sdk.scrubber import DEFAULT_DENYLIST, EventScrubber
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from assay import __version__
-from assay.core.logging import REDACTED, _redact
 from assay.settings import Settings
 
-# Health probes and scrapes would drown the useful traces.
-_UNTRACED_URLS = "livez,readyz,metrics"
+if TYPE_CHECKING:  # the otel extra: present where types are checked, optional elsewhere
+    from opentelemetry.sdk.trace.export import SpanExporter
 
 
-class Tracing:
-    """The tracer provider of one app and the instrumentation it switched on."""
+@dataclass(frozen=True, slots=True)
+class Integration:
+    """An optional integration: the setting that turns it on, its extra, and the Assay
+    module that imports its packages."""
 
-    def __init__(self, provider: TracerProvider) -> None:
-        self.provider = provider
+    setting: str
+    extra: str
+    module: str
 
-    def shutdown(self) -> None:
-        SQLAlchemyInstrumentor().uninstrument()
-        HTTPXClientInstrumentor().uninstrument()
-        RedisInstrumentor().uninstrument()
-        self.provider.shutdown()  # flushes the batch processor
+
+OTEL = Integration("ASSAY_OTEL_ENABLED is on", "otel", "assay.core.otel_tracing")
+SENTRY = Integration("ASSAY_SENTRY_DSN is set", "sentry", "assay.core.sentry_reporting")
+
+
+class IntegrationNotInstalled(RuntimeError):
+    """A setting turns on an integration whose packages cannot be imported; the message
+    names the setting and the extra that installs them."""
+
+
+class Tracing(Protocol):
+    """What the app keeps of started tracing: a way to flush and stop it."""
+
+    def shutdown(self) -> None: ...
+
+
+def enabled_integrations(settings: Settings) -> list[Integration]:
+    """The integrations the settings turn on."""
+    enabled: list[Integration] = []
+    if settings.otel_enabled:
+        enabled.append(OTEL)
+    if settings.sentry_dsn is not None:
+        enabled.append(SENTRY)
+    return enabled
+
+
+def require(integration: Integration) -> None:
+    """Import the integration's module, or raise `IntegrationNotInstalled`."""
+    try:
+        importlib.import_module(integration.module)
+    except ImportError as exc:
+        # A missing package, or one too new to have what we import (sentry-sdk 3 has no
+        # `sentry_sdk.scrubber`): either way, the extra installs a version that works.
+        reason = f"no module {exc.name!r}" if isinstance(exc, ModuleNotFoundError) else exc
+        msg = (
+            f"{integration.setting}, but its packages cannot be imported ({reason}): "
+            f"install the {integration.extra} extra, pip install 'assay[{integration.extra}]'."
+        )
+        raise IntegrationNotInstalled(msg) from None
+
+
+def integration_problems(settings: Settings) -> list[str]:
+    """One problem per integration a setting turns on whose extra is not installed."""
+    problems: list[str] = []
+    for integration in enabled_integrations(settings):
+        try:
+            require(integration)
+        except IntegrationNotInstalled as exc:
+            problems.append(str(exc))
+    return problems
 
 
 def start_tracing(
@@ -46,79 +90,40 @@ def start_tracing(
     engine: AsyncEngine,
     exporter: SpanExporter | None = None,
 ) -> Tracing:
-    resource = Resource.create(
-        {"service.name": settings.otel_service_name, "service.version": __version__}
-    )
-    provider = TracerProvider(resource=resource)
-    provider.add_span_processor(
-        BatchSpanProcessor(exporter or OTLPSpanExporter(endpoint=settings.otel_endpoint))
-    )
-    FastAPIInstrumentor.instrument_app(app, tracer_provider=provider, excluded_urls=_UNTRACED_URLS)
-    # The instrumentation declares "sqlalchemy < 2.1" and otherwise silently instruments
-    # nothing; its engine events work unchanged on the 2.1 we ship (tests/core/test_tracing.py).
-    SQLAlchemyInstrumentor().instrument(
-        engine=engine.sync_engine, tracer_provider=provider, skip_dep_check=True
-    )
-    HTTPXClientInstrumentor().instrument(tracer_provider=provider)
-    RedisInstrumentor().instrument(tracer_provider=provider)
-    return Tracing(provider)
+    """Export the app's requests, queries and outgoing calls as OpenTelemetry traces."""
+    require(OTEL)
+    # Imported here, never at the top: the otel extra is optional.
+    from assay.core import otel_tracing  # noqa: PLC0415 - see the comment above
 
-
-_SENSITIVE_HEADERS = frozenset(
-    {"authorization", "cookie", "set-cookie", "x-api-key", "proxy-authorization", "x-csrf-token"}
-)
-
-
-def scrub_sentry_event(event: MutableMapping[str, Any], _hint: Mapping[str, Any]) -> Any:
-    """Remove bodies, cookies, credentials and secret-looking values before sending."""
-    request = event.get("request")
-    if isinstance(request, MutableMapping):
-        request.pop("data", None)
-        request.pop("cookies", None)
-        request.pop("query_string", None)
-        headers = request.get("headers")
-        if isinstance(headers, MutableMapping):
-            for name in list(headers):
-                if name.lower() in _SENSITIVE_HEADERS:
-                    headers[name] = REDACTED
-    for section in ("extra", "contexts"):
-        if isinstance(event.get(section), Mapping):
-            event[section] = _redact(event[section])
-    return event
+    return otel_tracing.start_tracing(settings, app, engine, exporter)
 
 
 def start_error_tracking(settings: Settings) -> bool:
+    """Report unhandled errors to Sentry (scrubbed) when `ASSAY_SENTRY_DSN` is set."""
     if settings.sentry_dsn is None:
         return False
-    sentry_sdk.init(
-        dsn=settings.sentry_dsn.get_secret_value(),
-        environment=settings.env.value,
-        release=f"assay@{__version__}",
-        send_default_pii=False,
-        include_local_variables=False,
-        max_request_body_size="never",
-        traces_sample_rate=settings.sentry_traces_sample_rate,
-        before_send=scrub_sentry_event,  # type: ignore[arg-type]
-        event_scrubber=EventScrubber(
-            denylist=[*DEFAULT_DENYLIST, "encryption_key", "token_signing_key", "api_key"]
-        ),
-        # We report unhandled errors ourselves, once; log lines are not events.
-        integrations=[LoggingIntegration(event_level=None)],
-    )
+    require(SENTRY)
+    # Imported here, never at the top: the sentry extra is optional.
+    from assay.core import sentry_reporting  # noqa: PLC0415 - see the comment above
+
+    sentry_reporting.start(settings, settings.sentry_dsn.get_secret_value())
     return True
 
 
 def report_exception(exc: BaseException, request_id: str | None = None) -> None:
-    if sentry_sdk.get_client().is_active():
-        with sentry_sdk.new_scope() as scope:
-            if request_id:
-                # Support staff search by the id a client quotes from the problem body.
-                scope.set_tag("request_id", request_id)
-            scope.capture_exception(exc)
+    """Send an unhandled error to Sentry, if error tracking started in this process."""
+    if SENTRY.module not in sys.modules:
+        return  # never started here: there is nowhere to report to
+    # Already imported when error tracking started (the check above).
+    from assay.core import sentry_reporting  # noqa: PLC0415 - see the comment above
+
+    sentry_reporting.report_exception(exc, request_id)
 
 
 def stop_error_tracking() -> None:
-    client = sentry_sdk.get_client()
-    if client.is_active():
-        client.flush(timeout=5)
-        client.close()
+    """Flush and close the Sentry client, if error tracking started in this process."""
+    if SENTRY.module not in sys.modules:
+        return
+    from assay.core import sentry_reporting  # noqa: PLC0415 - imported when it started
+
+    sentry_reporting.stop()

@@ -22,6 +22,13 @@ class InvalidArtifact(AssayError):
     status, slug, title = 422, "invalid-artifact", "Invalid model artifact"
 
 
+class RuntimeNotInstalled(InvalidArtifact):
+    """The artifact's format needs a model runtime this server cannot import; the detail
+    names the `assay[...]` extra that installs it."""
+
+    status, slug, title = 422, "runtime-not-installed", "Model runtime not installed"
+
+
 class UntrustedArtifact(AssayError):
     """Artifact refused by policy: pickle not allowed, bad or missing signature, untrusted types."""
 

@@ -5,14 +5,17 @@ the distributions it reports and its loader; adding a runtime is such a module a
 entry in `RUNTIMES`. The declared format is checked against the bytes first
 (`assay.engine.formats`), then the policy for formats that run code when loaded, then
 any signature; only then does the format's loader run. A runtime imports its library
-only when a model of its format is loaded, so starting Assay does not pay for all.
+only when a model of its format is loaded, so starting Assay does not pay for all, and a
+runtime installed as an extra (`RuntimeEntry.extra`) may be absent: its models are then
+refused with `RuntimeNotInstalled`, which names the extra to install.
 """
 
 from __future__ import annotations
 
+import importlib
 from importlib.metadata import PackageNotFoundError, version
 
-from assay.engine.errors import UntrustedArtifact
+from assay.engine.errors import RuntimeNotInstalled, UntrustedArtifact
 from assay.engine.formats import (
     CODE_EXECUTING_FORMATS,
     PICKLE_REFUSED,
@@ -38,6 +41,7 @@ __all__ = [
     "RuntimeEntry",
     "RuntimeInfo",
     "RuntimeOutput",
+    "import_runtime",
     "load_runtime",
     "runtime_versions",
 ]
@@ -66,7 +70,8 @@ def load_runtime(
 ) -> ModelRuntime:
     """Load a model from artifact bytes after checking format, signature and policy.
 
-    Raises `InvalidArtifact` (wrong format, archive, unloadable bytes) or
+    Raises `InvalidArtifact` (wrong format, archive, unloadable bytes; its subclass
+    `RuntimeNotInstalled` when the format's runtime cannot be imported here) or
     `UntrustedArtifact` (pickle not allowed, signature missing or invalid, untrusted
     skops types). A given signature is always verified, whatever the format.
     """
@@ -80,7 +85,35 @@ def load_runtime(
         verify_artifact_signature(data, signature, policy.trusted_keys)
     elif policy.require_signatures:
         raise UntrustedArtifact("This installation requires every artifact to be signed.")
-    return _BY_FORMAT[checked].load(data, checked, output, policy)
+    entry = _BY_FORMAT[checked]
+    import_runtime(entry)
+    return entry.load(data, checked, output, policy)
+
+
+def import_runtime(entry: RuntimeEntry) -> None:
+    """Import a runtime's library, or raise `RuntimeNotInstalled` saying what to install."""
+    install = (
+        f"pip install 'assay[{entry.extra}]'"
+        if entry.extra
+        else "reinstall assay (its base install includes it)"
+    )
+    for module in entry.modules:
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            msg = (
+                f"{entry.name} models need the {module.partition('.')[0]} library, which is "
+                f"not installed on this server (no module {exc.name!r}): {install}."
+            )
+            raise RuntimeNotInstalled(msg) from None
+        except Exception as exc:  # noqa: BLE001 - a native library fails to load in many ways
+            # Only the exception's type: its message may hold the server's file paths.
+            msg = (
+                f"{entry.name} models need the {module.partition('.')[0]} library, which is "
+                f"installed on this server but fails to import ({type(exc).__name__}): "
+                f"{install}, or check it with python -c 'import {module}'."
+            )
+            raise RuntimeNotInstalled(msg) from None
 
 
 def runtime_versions() -> dict[str, str]:

@@ -99,13 +99,18 @@ RuntimeLoader = Callable[[bytes, ArtifactFormat, OutputSpec, LoadPolicy], ModelR
 
 @dataclass(frozen=True, slots=True)
 class RuntimeEntry:
-    """What a runtime module declares: the artifact formats it loads, the Python
-    distributions it reports (`GET /v1/system/info`), and its loader, which imports the
-    runtime's library only when a model of one of those formats is first loaded."""
+    """What a runtime module declares: its name, the artifact formats it loads, the Python
+    distributions it reports (`GET /v1/system/info`), its loader, which imports the
+    runtime's library only when a model of one of those formats is first loaded, the
+    `modules` that library consists of, and `extra`: the `assay[...]` extra that installs
+    it (None: it is part of Assay's base install)."""
 
+    name: str
     formats: tuple[ArtifactFormat, ...]
     distributions: tuple[str, ...]
     load: RuntimeLoader
+    modules: tuple[str, ...]
+    extra: str | None = None
 
 
 def positive_column(

@@ -97,5 +97,9 @@ def load_lightgbm(
 
 
 RUNTIME = RuntimeEntry(
-    formats=(ArtifactFormat.LIGHTGBM,), distributions=("lightgbm",), load=load_lightgbm
+    name="LightGBM",
+    formats=(ArtifactFormat.LIGHTGBM,),
+    distributions=("lightgbm",),
+    load=load_lightgbm,
+    modules=("lightgbm",),
 )

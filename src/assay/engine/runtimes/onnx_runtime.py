@@ -136,5 +136,9 @@ def load_onnx(
 
 
 RUNTIME = RuntimeEntry(
-    formats=(ArtifactFormat.ONNX,), distributions=("onnxruntime",), load=load_onnx
+    name="ONNX Runtime",
+    formats=(ArtifactFormat.ONNX,),
+    distributions=("onnxruntime",),
+    load=load_onnx,
+    modules=("onnxruntime",),
 )

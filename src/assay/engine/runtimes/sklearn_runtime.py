@@ -152,7 +152,10 @@ def load_sklearn(
 
 
 RUNTIME = RuntimeEntry(
+    name="scikit-learn",
     formats=(ArtifactFormat.SKOPS, ArtifactFormat.PICKLE),
     distributions=("scikit-learn", "skops"),
     load=load_sklearn,
+    modules=("sklearn", "skops.io", "joblib"),
+    extra="sklearn",
 )

@@ -96,7 +96,10 @@ def load_xgboost(
 
 
 RUNTIME = RuntimeEntry(
+    name="XGBoost",
     formats=(ArtifactFormat.XGBOOST_JSON, ArtifactFormat.XGBOOST_UBJ),
     distributions=("xgboost-cpu", "xgboost"),
     load=load_xgboost,
+    modules=("xgboost",),
+    extra="xgboost",
 )
