@@ -24,7 +24,7 @@ run: install ## Install and start Assay on http://127.0.0.1:8000 (SQLite, in-pro
 	$(BIN)/assay serve
 
 test: install services ## Run the whole test suite (SQLite, PostgreSQL, MariaDB, Redis) with coverage
-	$(BIN)/pytest -n $(TEST_WORKERS) --cov=assay --cov-report=term-missing:skip-covered --cov-fail-under=85 $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(TEST_WORKERS) --cov=assay --cov-report=term-missing:skip-covered --cov-fail-under=92 $(PYTEST_ARGS)
 
 smoke: ## Build the wheel, pip install it WITHOUT the lock in a fresh venv, serve, demo, predict
 	$(PYTHON) scripts/wheel_smoke.py $(SMOKE_ARGS)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import socket
+import sys
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -136,6 +137,19 @@ async def _untrusted_artifact(ctx: Ctx) -> httpx.Response:
     )
 
 
+async def _runtime_not_installed(ctx: Ctx) -> httpx.Response:
+    # "Not installed" in this process: a module set to None cannot be imported.
+    ctx.monkeypatch.setitem(sys.modules, "xgboost", None)
+    await create(ctx.client, ctx.token, "boosted")
+    return await upload(
+        ctx.client,
+        ctx.token,
+        "boosted",
+        ctx.artifacts["xgboost-json"],
+        manifest=ml_manifest("xgboost-json"),
+    )
+
+
 async def _rate_limited(ctx: Ctx) -> httpx.Response:
     # The application under test allows 3 sign-ins a minute from one address.
     answer = None
@@ -199,6 +213,7 @@ TRIGGERS: dict[str, Trigger] = {
     "invalid-model-definition": _invalid_model_definition,
     "invalid-artifact": _invalid_artifact,
     "untrusted-artifact": _untrusted_artifact,
+    "runtime-not-installed": _runtime_not_installed,
     "rate-limited": _rate_limited,
     "internal-error": _internal_error,
     "artifact-integrity-failed": _artifact_integrity_failed,

@@ -8,17 +8,21 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
-    Double,
+    Float,
     Integer,
     LargeBinary,
     String,
     Uuid,
 )
+from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import Mapped, mapped_column
 
 from assay.core.db import Base
 from assay.core.db_types import UTCDateTime, utcnow
 from assay.core.tenancy import TenantOwned
+
+# Eight bytes everywhere: FLOAT already is on SQLite and PostgreSQL; MariaDB's is four.
+_DOUBLE = Float().with_variant(mysql.DOUBLE(), "mysql", "mariadb")
 
 
 class PredictionRecord(TenantOwned, Base):
@@ -38,8 +42,8 @@ class PredictionRecord(TenantOwned, Base):
     inputs: Mapped[dict[str, Any]] = mapped_column(JSON)
     inputs_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     derived: Mapped[dict[str, Any]] = mapped_column(JSON)
-    score: Mapped[float] = mapped_column(Double)
+    score: Mapped[float] = mapped_column(_DOUBLE)
     label: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     risk: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    latency_ms: Mapped[float] = mapped_column(Double)
+    latency_ms: Mapped[float] = mapped_column(_DOUBLE)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

@@ -46,7 +46,7 @@ def upgrade() -> None:
     for table, name, nullable in _datetime_columns():
         op.alter_column(table, name, type_=mysql.DATETIME(fsp=6), existing_nullable=nullable)
     for table, name in DOUBLE_COLUMNS:
-        op.alter_column(table, name, type_=sa.Double(), existing_nullable=False)
+        op.alter_column(table, name, type_=mysql.DOUBLE(), existing_nullable=False)
 
 
 def downgrade() -> None:
