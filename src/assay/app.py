@@ -16,6 +16,7 @@ from assay.accounts.routes import email_router as account_email_router
 from assay.accounts.routes import me_router
 from assay.api_keys.routes import router as api_keys_router
 from assay.auth.deps import IdentityContext, authenticate
+from assay.auth.openapi import document_security, operation_id
 from assay.auth.public_routes import is_public
 from assay.auth.routes import auth_router
 from assay.core.cache import create_cache
@@ -209,6 +210,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url="/openapi.json" if docs else None,
         lifespan=_lifespan,
         debug=False,  # tracebacks never reach clients, even in debug mode
+        generate_unique_id_function=operation_id,
     )
     app.state.settings = settings
     app.state.database = Database(settings)
@@ -245,6 +247,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ):
         app.include_router(router)
     assert_deny_by_default(app)
+    document_security(app)
     if settings.predict_fast_path:
         install_predict_fast_path(app)
 

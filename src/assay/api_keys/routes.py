@@ -21,7 +21,7 @@ CanManageKeys = Annotated[OrgPrincipal, Depends(require(Permission.KEYS_MANAGE))
 
 
 @router.get("", summary="API keys of this organisation")
-async def list_keys(
+async def list_api_keys(
     principal: CanManageKeys, _limit: RateLimitManagement, db: DbSession
 ) -> list[ApiKeyView]:
     return [
@@ -35,7 +35,7 @@ async def list_keys(
     status_code=status.HTTP_201_CREATED,
     summary="Create an API key (the key is shown once)",
 )
-async def create_key(
+async def create_api_key(
     body: ApiKeyCreate,
     request: Request,
     principal: CanManageKeys,
@@ -65,7 +65,7 @@ async def create_key(
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Revoke an API key (effective on the next request)",
 )
-async def revoke_key(
+async def revoke_api_key(
     key_id: uuid.UUID,
     request: Request,
     principal: CanManageKeys,

@@ -65,7 +65,7 @@ async def create_org(
     summary="Change an organisation's scoring quota",
     responses={422: {"description": "The quota is not in limits notation"}},
 )
-async def update_org(
+async def update_org_quota(
     org_id: uuid.UUID,
     body: OrganisationAdminUpdate,
     request: Request,

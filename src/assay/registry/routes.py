@@ -153,7 +153,7 @@ async def verify_version(
 
 
 @keys_router.get("", summary="Publisher keys whose signatures this organisation trusts")
-async def list_keys(
+async def list_publisher_keys(
     principal: CanManageKeys, _limit: RateLimitManagement, db: DbSession, registry: Registry
 ) -> list[PublisherKeyView]:
     keys = await registry.keys.list_keys(db, principal)
@@ -161,7 +161,7 @@ async def list_keys(
 
 
 @keys_router.post("", status_code=status.HTTP_201_CREATED, summary="Trust a publisher key")
-async def trust_key(
+async def trust_publisher_key(
     body: PublisherKeyCreate,
     request: Request,
     principal: CanManageKeys,
@@ -180,7 +180,7 @@ async def trust_key(
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Stop trusting a publisher key; the versions it signed stop serving",
 )
-async def revoke_key(
+async def revoke_publisher_key(
     fingerprint: Annotated[str, Path(max_length=64)],
     request: Request,
     principal: CanManageKeys,
