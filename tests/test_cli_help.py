@@ -99,3 +99,29 @@ def test_database_commands_print_no_alembic_chatter(clean_env: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "Context impl" not in result.output
     assert "Will assume" not in result.output
+
+
+def test_serve_hands_its_host_and_port_to_the_application_it_starts(
+    clean_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without ASSAY_PUBLIC_URL, links and the token audience follow `--port`/`--host`:
+    the application uvicorn builds (from the environment) sees the same address."""
+    seen: list[str] = []
+    for name in ("ASSAY_HOST", "ASSAY_PORT", "ASSAY_WORKERS"):
+        # serve writes these for the server it starts; undone after the test.
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
+
+    def run_factory(settings: object, *, reload: bool = False) -> None:
+        from assay.app import app_from_environment
+
+        seen.append(app_from_environment().state.settings.public_url)
+
+    monkeypatch.setattr("assay.cli.run_factory", run_factory)
+    result = runner.invoke(app, ["serve", "--port", "8765", "--host", "0.0.0.0"])
+    assert result.exit_code == 0, result.output
+    assert seen == ["http://127.0.0.1:8765"]
+    monkeypatch.setenv("ASSAY_PUBLIC_URL", "https://assay.example.org")
+    seen.clear()
+    assert runner.invoke(app, ["serve", "--port", "8766"]).exit_code == 0
+    assert seen == ["https://assay.example.org"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 from typing import Annotated
 
@@ -166,6 +167,12 @@ def serve(
         if with_demo:
             pack = prepare_pack(DEMO_PACK, settings)
             print_demo(asyncio.run(create_demo(settings, pack)), settings)
+    # The application is built again inside uvicorn (in each worker) from the
+    # environment: the command line's choices must reach it there too, or it would
+    # think it listens on the default port (links in mails, the token audience).
+    for name, value in (("host", host), ("port", port), ("workers", workers)):
+        if value is not None:
+            os.environ[f"ASSAY_{name.upper()}"] = str(value)
     try:
         run_factory(settings, reload=reload)
     except ServerStartError as exc:

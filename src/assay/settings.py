@@ -19,7 +19,15 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from limits import parse_many
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -157,8 +165,24 @@ class Settings(BaseSettings):
     )
     public_url: str = Field(
         "http://127.0.0.1:8000",
-        description="Externally visible base URL; must be https in production.",
+        description="Externally visible base URL; must be https in production. When unset, "
+        "the address the server listens on (host and port; a wildcard host as loopback), "
+        "so links in mails and the token audience follow `assay serve --port`.",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _public_url_from_the_listening_address(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or data.get("public_url"):
+            return data
+        fields = cls.model_fields
+        host = str(data.get("host") or fields["host"].default)
+        port = data.get("port") or fields["port"].default
+        # A wildcard address is reached, on this machine, through loopback.
+        shown = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)  # noqa: S104
+        if ":" in shown:
+            shown = f"[{shown}]"
+        return {**data, "public_url": f"http://{shown}:{port}"}
 
     # --- server ----------------------------------------------------------------------
     host: str = Field("127.0.0.1", description="Address the HTTP server binds to.")
