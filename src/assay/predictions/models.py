@@ -22,7 +22,7 @@ from assay.core.db_types import UTCDateTime, utcnow
 from assay.core.tenancy import TenantOwned
 
 # Eight bytes everywhere: FLOAT already is on SQLite and PostgreSQL; MariaDB's is four.
-_DOUBLE = Float().with_variant(mysql.DOUBLE(), "mysql", "mariadb")
+_DOUBLE = Float().with_variant(mysql.DOUBLE(asdecimal=False), "mysql", "mariadb")
 
 
 class PredictionRecord(TenantOwned, Base):
