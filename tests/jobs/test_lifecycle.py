@@ -15,6 +15,9 @@ from fastapi import FastAPI
 
 from assay.core.errors import NotFound
 from assay.core.principal import platform_in
+from assay.core.tenancy import scoped
+from assay.jobs.execution import JobRunner
+from assay.jobs.models import JobChunk
 from assay.jobs.service import JobService
 from assay.registry.errors import ModelUnavailable
 from tests.jobs.support import csv_of, result_rows, sse_events, submit_csv, wait_for
@@ -286,3 +289,56 @@ async def test_a_viewer_may_not_submit_or_read_jobs(
     viewer = (await login(client, await make_member(role="viewer")))["access_token"]
     assert (await submit_csv(client, viewer, _rows(1))).status_code == 403
     assert (await client.get("/v1/jobs", headers=auth(viewer))).status_code == 403
+
+
+async def test_a_chunk_whose_holder_died_is_taken_over_from_its_checkpoint_after_the_lease(
+    client: httpx.AsyncClient,
+    owner: Member,
+    owner_token: str,
+    app: FastAPI,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    await register_rules_model(client, owner_token)
+    _hold_messages(monkeypatch)
+    monkeypatch.setattr(app.state.settings, "jobs_lease_seconds", 0.2)
+    jobs: JobService = app.state.jobs
+    job_id = uuid.UUID(await _submitted(client, owner_token, rows=8))
+    assert owner.org_id is not None
+    # The first holder scores one checkpoint of its chunk, then dies (its task is
+    # cancelled while it waits at the gate): its lease is left behind.
+    gate = Gate(app, monkeypatch, free=1)
+    holder = asyncio.create_task(jobs.runner.run(job_id, owner.org_id))
+    for _ in range(3000):
+        if gate.calls > 1:
+            break
+        await asyncio.sleep(0.01)
+    holder.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await holder
+    gate.opened.set()
+    successor = JobRunner(
+        jobs.settings, jobs.sessionmaker, jobs.store, jobs.predictions, jobs.runner.announce
+    )
+
+    # Until the lease expires the successor takes only the other chunk; then, sent
+    # again (the sweeper's part), it takes the dead holder's chunk from its checkpoint.
+    await successor.run(job_id, owner.org_id)
+    for _ in range(3000):
+        job = await wait_for(client, owner_token, str(job_id), {"running", "succeeded"})
+        if job["state"] == "succeeded":
+            break
+        await jobs.sweep()
+        await successor.run(job_id, owner.org_id)
+        await asyncio.sleep(0.01)
+    job = await wait_for(client, owner_token, str(job_id))
+    assert job["state"] == "succeeded"
+    rows = await result_rows(client, owner_token, str(job_id))
+    assert [r["row"] for r in rows] == list(range(8))
+    async with app.state.database.sessionmaker() as db:
+        chunks = (
+            await db.execute(
+                scoped(platform_in(owner.org_id), JobChunk).where(JobChunk.job_id == job_id)
+            )
+        ).scalars()
+        attempts = sorted(chunk.attempts for chunk in chunks)
+    assert attempts == [1, 2]
