@@ -31,6 +31,7 @@ from assay.core.secrets_store import with_generated_secrets
 from assay.core.tracing import integration_problems
 from assay.demo import DEFAULT_PACK as DEMO_PACK
 from assay.demo import create_demo, demo, prepare_pack, print_demo
+from assay.jobs.cli import jobs_app
 from assay.jobs.queue import broker_problems
 from assay.orgs.cli import create_admin, org_app
 from assay.registry.cli import keys_app, models_app
@@ -64,6 +65,7 @@ admin_app.add_typer(org_app, name="org")
 app.add_typer(admin_app, name="admin")
 app.add_typer(models_app, name="models")
 app.add_typer(keys_app, name="keys")
+app.add_typer(jobs_app, name="jobs")
 app.command("demo")(demo)
 app.add_typer(dev_app, name="dev")
 
