@@ -709,6 +709,13 @@ class Settings(BaseSettings):
         "(at least 32 bytes). Without it, only platform administrators can read /metrics "
         "there; organisations see their own usage at GET /v1/system/usage.",
     )
+    metrics_model_series_limit: int = Field(
+        200,
+        ge=1,
+        le=100_000,
+        description="Model versions, per process, that get their own series in the per-model "
+        'metrics (assay_model_*); later ones are counted as model="other".',
+    )
     otel_enabled: bool = Field(
         False,
         description="Export OpenTelemetry traces over OTLP/HTTP (needs the otel extra: "
