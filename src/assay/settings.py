@@ -179,7 +179,7 @@ class Settings(BaseSettings):
         host = str(data.get("host") or fields["host"].default)
         port = data.get("port") or fields["port"].default
         # A wildcard address is reached, on this machine, through loopback.
-        shown = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)  # noqa: S104
+        shown = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)  # noqa: S104  # nosec B104
         if ":" in shown:
             shown = f"[{shown}]"
         return {**data, "public_url": f"http://{shown}:{port}"}
