@@ -188,6 +188,13 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="Address the HTTP server binds to.")
     port: int = Field(8000, ge=0, le=65535, description="Port the HTTP server binds to.")
     workers: int = Field(1, ge=1, le=64, description="Number of server worker processes.")
+    worker_healthcheck_timeout_seconds: float = Field(
+        60.0,
+        gt=0,
+        le=600,
+        description="With several workers: how long a worker may take to answer the "
+        "supervisor's health check (starting up included) before it is replaced.",
+    )
     shutdown_grace_seconds: float = Field(
         30.0,
         gt=0,
