@@ -2,7 +2,7 @@
 # `make deploy-check`: lint and validate everything under deploy/, offline.
 #   hadolint (Dockerfile), check-jsonschema (Compose specification schema),
 #   kubectl kustomize + kubernetes-validate (both overlays, pinned Kubernetes version),
-#   promtool (alert rules, Prometheus configuration).
+#   caddy validate (the proxy's Caddyfile), promtool (alert rules, Prometheus configuration).
 # The Python tools come from deploy/requirements.txt in .venv; kubectl and promtool are
 # system packages (.ci/run installs promtool from Debian's prometheus package).
 set -euo pipefail
@@ -31,6 +31,12 @@ for overlay in deploy/kubernetes/overlays/*/; do
   "$BIN/kubernetes-validate" --strict --quiet --kubernetes-version "$KUBERNETES_VERSION" \
     "$OUT/$name.yaml"
 done
+
+echo "-- caddy validate deploy/caddy/Caddyfile"
+# Caddy keeps its state under XDG_DATA_HOME/XDG_CONFIG_HOME: a throwaway directory here.
+XDG_DATA_HOME="$OUT" XDG_CONFIG_HOME="$OUT" DEPLOY_PUBLIC_HOST=assay.example.org \
+  "$BIN/caddy" validate --adapter caddyfile --config deploy/caddy/Caddyfile 2>"$OUT/caddy.log" \
+  || { cat "$OUT/caddy.log" >&2; exit 1; }
 
 echo "-- promtool check rules / config"
 promtool check rules deploy/prometheus/alerts.yml

@@ -9,7 +9,9 @@ hardening every manifest promises is there.
 from __future__ import annotations
 
 import json
+import os
 import re
+import secrets
 import shlex
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -24,7 +26,8 @@ from prometheus_client import REGISTRY
 import assay.app
 from assay.app import create_app
 from assay.cli import app as cli_app
-from assay.settings import Settings
+from assay.core.config_check import production_problems
+from assay.settings import Settings, load_settings
 
 REPO = Path(__file__).resolve().parents[1]
 DEPLOY = REPO / "deploy"
@@ -54,6 +57,7 @@ METRIC_NAME = re.compile(r"\bassay_[a-z0-9_]+\b")
 # Recording rules of deploy/prometheus/alerts.yml are named level:metric:operations.
 RECORDED = re.compile(r"\bassay:[a-z0-9_:]+")
 HISTOGRAM_SUFFIXES = ("_bucket", "_count", "_sum")
+INTERPOLATION = re.compile(r"\$\{(?P<name>[A-Z0-9_]+)(?:(?P<op>:[-?])(?P<arg>[^}]*))?\}")
 
 
 def load_all(path: Path) -> list[Any]:
@@ -146,6 +150,61 @@ def referenced_metrics() -> dict[str, set[str]]:
     return found
 
 
+def interpolate(value: str, variables: dict[str, str]) -> str:
+    """Compose's ${NAME}, ${NAME:-default} and ${NAME:?error}, as `docker compose` does."""
+
+    def replace(match: re.Match[str]) -> str:
+        name, op, arg = match["name"], match["op"], match["arg"]
+        if variables.get(name):
+            return variables[name]
+        assert op != ":?", f"{name} is required: {arg}"
+        return arg if op == ":-" else ""
+
+    return INTERPOLATION.sub(replace, value).replace("$$", "$")
+
+
+def env_example() -> dict[str, str]:
+    lines = (DEPLOY / "env.example").read_text().splitlines()
+    pairs = [line.split("=", 1) for line in lines if "=" in line and not line.startswith("#")]
+    return dict(pairs)
+
+
+def settings_from(
+    environment: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> Settings:
+    """The settings Assay reads from exactly this environment (and no .env file)."""
+    for name in list(os.environ):
+        if name.startswith("ASSAY_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    known = setting_variables()
+    for name, value in environment.items():
+        if name in known:
+            monkeypatch.setenv(name, value)
+    return load_settings()
+
+
+def real_values() -> dict[str, str]:
+    """env.example with every secret replaced, as an operator fills it in."""
+    values = env_example()
+    for name, value in values.items():
+        if value == "replace-with-a-generated-secret":
+            values[name] = secrets.token_urlsafe(48)
+    return values
+
+
+def compose_assay_environment(variables: dict[str, str]) -> dict[str, str]:
+    """What the Assay containers see: the image's ENV, then compose's environment."""
+    environment = dict(dockerfile_env())
+    for name, value in compose()["x-assay"]["environment"].items():
+        if value is None:  # passed on from deploy/.env only when set there
+            if variables.get(name):
+                environment[name] = variables[name]
+        else:
+            environment[name] = interpolate(str(value), variables)
+    return environment
+
+
 def strip_histogram_suffix(name: str) -> str:
     for suffix in HISTOGRAM_SUFFIXES:
         if name.endswith(suffix):
@@ -222,7 +281,8 @@ def test_every_secret_setting_in_compose_comes_from_the_env_file() -> None:
         if "SecretStr" in str(field.annotation)
     }
     for name in secrets & set(environment):
-        assert str(environment[name]).startswith("${"), f"{name} has a value in compose.yaml"
+        value = environment[name]
+        assert value is None or str(value).startswith("${"), f"{name} has a value in compose.yaml"
 
 
 def test_env_example_holds_placeholders_only() -> None:
@@ -271,6 +331,52 @@ def test_commands_run_by_deploy_are_assay_commands() -> None:
     for argv in used:
         assert argv[0] in commands, argv
     assert ["migrate", "upgrade"] in used
+
+
+def test_compose_environment_passes_every_production_check(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    settings = settings_from(compose_assay_environment(real_values()), monkeypatch, tmp_path)
+    assert settings.is_production
+    assert production_problems(settings) == []
+    assert settings.effective_database_url.startswith("postgresql")
+    assert settings.redis_url
+
+
+def test_compose_never_sets_a_setting_to_an_empty_value() -> None:
+    # An empty ASSAY_SMTP_USERNAME is a user name of "", not "no authentication".
+    for name, value in compose()["x-assay"]["environment"].items():
+        assert value is None or ":-}" not in str(value), name
+    for value in compose_assay_environment(env_example()).values():
+        assert value != ""
+
+
+def test_compose_with_the_example_values_refuses_to_start(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    settings = settings_from(compose_assay_environment(env_example()), monkeypatch, tmp_path)
+    problems = " ".join(production_problems(settings))
+    for name in ("TOKEN_SIGNING_KEY", "SESSION_SECRET", "ENCRYPTION_KEY", "METRICS_TOKEN"):
+        assert f"ASSAY_{name}" in problems
+
+
+@pytest.mark.parametrize("overlay", ["dev", "prod"])
+def test_kubernetes_configuration_passes_every_production_check(
+    overlay: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    environment = dict(dockerfile_env())
+    environment.update(load_all(KUBERNETES / "base" / "configmap.yaml")[0]["data"])
+    environment.update(load_all(KUBERNETES / "overlays" / overlay / "config.yaml")[0]["data"])
+    (pod,) = [pod for name, pod in base_workloads() if name == "assay-api"]
+    for variable in pod["containers"][0]["env"]:
+        reference = variable["valueFrom"]["secretKeyRef"]
+        assert reference["name"] == "assay-secrets"
+        assert reference["key"] == variable["name"]
+        environment[variable["name"]] = secrets.token_urlsafe(48)
+    environment["ASSAY_DATABASE_URL"] = "postgresql://assay:pw@db.internal/assay"
+    environment["ASSAY_REDIS_URL"] = "redis://cache.internal:6379/0"
+    settings = settings_from(environment, monkeypatch, tmp_path)
+    assert production_problems(settings) == []
 
 
 # --- hardening -----------------------------------------------------------------------
