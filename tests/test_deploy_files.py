@@ -113,9 +113,11 @@ def setting_variables() -> set[str]:
 
 
 def deploy_text_files() -> Iterator[Path]:
+    """Every file of deploy/ that can name a setting, and the page that explains them."""
     for path in sorted(DEPLOY.rglob("*")):
-        if path.is_file() and path.suffix in {".yaml", ".yml", ".example", ""}:
+        if path.is_file() and path.suffix in {".yaml", ".yml", ".example", ".json", ""}:
             yield path
+    yield REPO / "docs" / "deployment.md"
 
 
 def cli_commands() -> set[str]:
@@ -267,7 +269,9 @@ def test_every_image_is_pinned_to_a_version() -> None:
 # --- settings, routes and commands ---------------------------------------------------
 
 
-@pytest.mark.parametrize("path", list(deploy_text_files()), ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "path", list(deploy_text_files()), ids=lambda p: p.relative_to(REPO).as_posix()
+)
 def test_every_assay_variable_in_deploy_is_a_setting(path: Path) -> None:
     unknown = set(ENV_NAME.findall(path.read_text())) - setting_variables() - PENDING_SETTINGS
     assert not unknown, f"{path.relative_to(REPO)} names variables Assay has no setting for"
@@ -448,6 +452,17 @@ def test_proxy_and_prometheus_reach_exactly_the_api_services() -> None:
     assert targets <= set(allowed)
     assert job["authorization"]["credentials_file"] == "/run/secrets/metrics_token"
     assert compose()["secrets"]["metrics_token"]["environment"] == "ASSAY_METRICS_TOKEN"
+
+
+def test_proxies_accept_the_largest_body_assay_accepts() -> None:
+    largest = Settings.model_fields["max_upload_bytes"].default
+    caddyfile = (DEPLOY / "caddy" / "Caddyfile").read_text()
+    caddy_limit = re.search(r"max_size (\d+)MiB", caddyfile)
+    assert caddy_limit
+    assert int(caddy_limit.group(1)) * 2**20 == largest
+    (ingress,) = load_all(KUBERNETES / "base" / "api-ingress.yaml")
+    nginx_limit = ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/proxy-body-size"]
+    assert int(nginx_limit.removesuffix("m")) * 2**20 == largest
 
 
 # --- metrics -------------------------------------------------------------------------
