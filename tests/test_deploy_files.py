@@ -478,6 +478,23 @@ def test_metrics_in_alerts_and_dashboards_exist_or_are_announced() -> None:
         assert not unknown, f"{path} uses metrics Assay does not expose"
 
 
+def test_dashboard_panels_use_the_provisioned_data_source() -> None:
+    provisioned = yaml.safe_load(
+        (DEPLOY / "grafana" / "provisioning" / "datasources" / "prometheus.yaml").read_text()
+    )
+    (source,) = provisioned["datasources"]
+    dashboard = json.loads((DEPLOY / "grafana" / "dashboards" / "assay.json").read_text())
+    panels = dashboard["panels"]
+    assert len({panel["id"] for panel in panels}) == len(panels)
+    for panel in panels:
+        if panel["type"] == "row":
+            continue
+        assert panel["datasource"]["uid"] == source["uid"], panel["title"]
+        assert panel["targets"], panel["title"]
+        for target in panel["targets"]:
+            assert target["datasource"]["uid"] == source["uid"], panel["title"]
+
+
 def test_dashboard_covers_the_operator_questions() -> None:
     names = set().union(*referenced_metrics().values())
     for needed in (
