@@ -409,6 +409,45 @@ def test_kubernetes_workload_is_hardened(name: str) -> None:
         assert {env["ASSAY_DATA_DIR"], env["TMPDIR"]} <= mounts
 
 
+def base_documents() -> list[dict[str, Any]]:
+    return [doc for path, doc in kubernetes_documents() if path.parent.name == "base"]
+
+
+def selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
+    matched = all(labels.get(k) == v for k, v in selector.get("matchLabels", {}).items())
+    for expression in selector.get("matchExpressions", []):
+        assert expression["operator"] == "In"
+        matched = matched and labels.get(expression["key"]) in expression["values"]
+    return matched
+
+
+def test_kubernetes_selectors_and_references_reach_real_workloads() -> None:
+    docs = base_documents()
+    pods = {
+        doc["metadata"]["name"]: doc["spec"]["template"]["metadata"]["labels"]
+        for doc in docs
+        if doc["kind"] in {"Deployment", "Job"}
+    }
+    deployments = {doc["metadata"]["name"]: doc for doc in docs if doc["kind"] == "Deployment"}
+    scaled = set()
+    for doc in docs:
+        kind, spec = doc["kind"], doc.get("spec", {})
+        if kind in {"PodDisruptionBudget", "NetworkPolicy"}:
+            key = "selector" if kind == "PodDisruptionBudget" else "podSelector"
+            assert any(selects(spec[key], labels) for labels in pods.values()), doc
+        elif kind == "Service":
+            selector = {"matchLabels": spec["selector"]}
+            assert any(selects(selector, labels) for labels in pods.values()), doc
+        elif kind == "HorizontalPodAutoscaler":
+            scaled.add(spec["scaleTargetRef"]["name"])
+        elif kind == "Ingress":
+            backend = spec["rules"][0]["http"]["paths"][0]["backend"]["service"]["name"]
+            assert backend in {d["metadata"]["name"] for d in docs if d["kind"] == "Service"}
+    # The autoscaler owns the count: a replicas field would reset it at every apply.
+    assert scaled == set(deployments)
+    assert all("replicas" not in deployment["spec"] for deployment in deployments.values())
+
+
 def test_api_pods_have_every_probe_and_outlast_the_shutdown_grace() -> None:
     pod = dict(base_workloads())["assay-api"]
     (container,) = pod["containers"]
