@@ -2,7 +2,8 @@
 # `make deploy-check`: lint and validate everything under deploy/, offline.
 #   hadolint (Dockerfile), check-jsonschema (Compose specification schema),
 #   kubectl kustomize + kubernetes-validate (both overlays, pinned Kubernetes version),
-#   caddy validate (the proxy's Caddyfile), promtool (alert rules, Prometheus configuration).
+#   caddy validate (the proxy's Caddyfile), promtool (alert rules and their unit tests,
+#   the Prometheus configuration).
 # The Python tools come from deploy/requirements.txt in .venv; kubectl and promtool are
 # system packages (.ci/run installs promtool from Debian's prometheus package).
 set -euo pipefail
@@ -38,7 +39,8 @@ XDG_DATA_HOME="$OUT" XDG_CONFIG_HOME="$OUT" DEPLOY_PUBLIC_HOST=assay.example.org
   "$BIN/caddy" validate --adapter caddyfile --config deploy/caddy/Caddyfile 2>"$OUT/caddy.log" \
   || { cat "$OUT/caddy.log" >&2; exit 1; }
 
-echo "-- promtool check rules / config"
+echo "-- promtool check rules, test rules, check config"
 promtool check rules deploy/prometheus/alerts.yml
+promtool test rules deploy/prometheus/alerts.test.yml
 promtool check config --syntax-only deploy/prometheus/prometheus.yml
 echo "deploy-check: all passed"
