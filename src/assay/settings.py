@@ -179,7 +179,7 @@ class Settings(BaseSettings):
         host = str(data.get("host") or fields["host"].default)
         port = data.get("port") or fields["port"].default
         # A wildcard address is reached, on this machine, through loopback.
-        shown = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)  # noqa: S104
+        shown = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)  # noqa: S104  # nosec B104
         if ":" in shown:
             shown = f"[{shown}]"
         return {**data, "public_url": f"http://{shown}:{port}"}
@@ -708,6 +708,13 @@ class Settings(BaseSettings):
         description="Bearer token a Prometheus scraper sends to GET /metrics on the main port "
         "(at least 32 bytes). Without it, only platform administrators can read /metrics "
         "there; organisations see their own usage at GET /v1/system/usage.",
+    )
+    metrics_model_series_limit: int = Field(
+        200,
+        ge=1,
+        le=100_000,
+        description="Model versions, per process, that get their own series in the per-model "
+        'metrics (assay_model_*); later ones are counted as model="other".',
     )
     otel_enabled: bool = Field(
         False,
