@@ -34,17 +34,13 @@ DEPLOY = REPO / "deploy"
 KUBERNETES = DEPLOY / "kubernetes"
 
 # Named in deploy/ ahead of the code that is being written for them (issue 15): the
-# jobs worker (`assay worker` and its broker setting), the per-model and job metrics and
-# the circuit breakers. Each is allowed whether or not it exists yet; once it has landed,
-# the entry can go.
+# jobs worker (`assay worker` and its broker setting), the job metrics and the circuit
+# breakers. Each is allowed whether or not it exists yet; once it has landed, the entry
+# can go.
 PENDING_SETTINGS = frozenset({"ASSAY_JOBS_BROKER"})
 PENDING_COMMANDS = frozenset({"worker"})
 PENDING_METRICS = frozenset(
     {
-        "assay_model_requests_total",
-        "assay_model_request_duration_seconds",
-        "assay_model_request_records",
-        "assay_model_invalid_records_total",
         "assay_jobs_queue_depth",
         "assay_job_duration_seconds",
         "assay_jobs_finished_total",
