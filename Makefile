@@ -66,7 +66,7 @@ format: install ## Apply ruff fixes and formatting
 typecheck: install ## mypy --strict on src/
 	$(BIN)/mypy
 
-check: lint typecheck smoke deploy-check test ## Exactly what CI runs: lint, types, the wheel smoke, deploy/ checks, the test suite
+check: lint typecheck smoke sbom deploy-check test ## Exactly what CI runs: lint, types, the wheel smoke, the SBOM, deploy/ checks, the test suite
 
 services: ## Start PostgreSQL, MariaDB and Redis if they are down (fails loudly if one stays down)
 	bash scripts/ensure-services.sh
