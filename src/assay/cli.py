@@ -14,6 +14,7 @@ from pydantic_settings import SettingsError
 
 from assay import __version__
 from assay.accounts.cli import disable, reset_password, unlock
+from assay.backup.cli import backup, restore
 from assay.cli_support import (
     EXIT_CONFIG_PROBLEM,
     check_cache,
@@ -66,6 +67,8 @@ app.add_typer(admin_app, name="admin")
 app.add_typer(models_app, name="models")
 app.add_typer(keys_app, name="keys")
 app.add_typer(jobs_app, name="jobs")
+app.command()(backup)
+app.command()(restore)
 app.command("demo")(demo)
 app.add_typer(dev_app, name="dev")
 
