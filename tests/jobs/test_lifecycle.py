@@ -12,10 +12,12 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import select
 
 from assay.core.errors import NotFound
 from assay.core.principal import platform_in
-from assay.core.tenancy import scoped
+from assay.core.tenancy import across_tenants, scoped
+from assay.events.models import Event
 from assay.jobs.execution import JobRunner
 from assay.jobs.models import JobChunk
 from assay.jobs.service import JobService
@@ -46,6 +48,12 @@ async def _submitted(client: httpx.AsyncClient, token: str, rows: int = 7) -> st
     return str(answer.json()["id"])
 
 
+async def _published(app: FastAPI, event_type: str) -> list[dict[str, Any]]:
+    async with app.state.database.sessionmaker() as db:
+        statement = across_tenants(select(Event).where(Event.type == event_type), "test")
+        return [event.data for event in (await db.execute(statement)).scalars()]
+
+
 class Gate:
     """Lets the first `free` scoring calls through; the others wait until opened."""
 
@@ -64,7 +72,7 @@ class Gate:
 
 
 async def test_a_queued_job_is_cancelled_at_once(
-    client: httpx.AsyncClient, owner_token: str, monkeypatch: pytest.MonkeyPatch
+    client: httpx.AsyncClient, owner_token: str, app: FastAPI, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     await register_rules_model(client, owner_token)
     _hold_messages(monkeypatch)
@@ -76,6 +84,8 @@ async def test_a_queued_job_is_cancelled_at_once(
     assert answer.json()["state"] == "cancelled"
     assert answer.json()["partial"] is True
     assert await result_rows(client, owner_token, job_id) == []
+    [event] = await _published(app, "job.cancelled")
+    assert (event["job_id"], event["state"]) == (job_id, "cancelled")
 
 
 async def test_a_running_job_stops_at_its_next_checkpoint_and_keeps_what_it_scored(
@@ -159,6 +169,11 @@ async def test_a_job_fails_after_its_last_attempt_and_at_once_when_the_model_is_
     monkeypatch.setattr(app.state.predictions, "load", gone)
     job = await wait_for(client, owner_token, await _submitted(client, owner_token, rows=3))
     assert (job["state"], job["attempts"], job["error"]) == ("failed", 0, "No such model.")
+    failed = await _published(app, "job.failed")
+    assert sorted(e["error"] for e in failed) == [
+        "No such model.",
+        "gave up after repeated transient failures",
+    ]
 
 
 async def test_events_report_progress_and_the_end_and_resume_after_the_last_id(
