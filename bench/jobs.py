@@ -90,27 +90,45 @@ def peak_rss_mib(pid: int) -> float:
 
 
 def start_workers(env: dict[str, str], count: int, logs: Path) -> list[subprocess.Popen[bytes]]:
-    workers = []
-    for number in range(count):
-        log = (logs / f"worker-{count}-{number}.log").open("wb")
-        workers.append(
-            subprocess.Popen(
-                [*SERVE, "worker", "--concurrency", "2"],
-                env={**env, "ASSAY_LOG_LEVEL": "INFO"},
-                cwd=REPO,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        )
-        # Ready once its log says so (it migrated nothing: the server did).
-        path = logs / f"worker-{count}-{number}.log"
-        for _ in range(600):
-            if "worker_ready" in path.read_text(errors="replace"):
-                break
-            time.sleep(0.1)
-        else:
-            raise RuntimeError(f"worker did not start; see {path}")
+    workers: list[subprocess.Popen[bytes]] = []
+    try:
+        for number in range(count):
+            path = logs / f"worker-{count}-{number}.log"
+            with path.open("wb") as log:
+                workers.append(
+                    subprocess.Popen(
+                        [*SERVE, "worker", "--concurrency", "2"],
+                        env={**env, "ASSAY_LOG_LEVEL": "INFO"},
+                        cwd=REPO,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                    )
+                )
+            wait_ready(path)
+    except BaseException:
+        stop_workers(workers)
+        raise
     return workers
+
+
+def wait_ready(path: Path) -> None:
+    """Until the worker's log says it is ready (it migrates nothing: the server did)."""
+    for _ in range(600):
+        if "worker_ready" in path.read_text(errors="replace"):
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"worker did not start; see {path}")
+
+
+def stop_workers(workers: list[subprocess.Popen[bytes]]) -> None:
+    for worker in workers:
+        worker.send_signal(signal.SIGTERM)
+    for worker in workers:
+        try:
+            worker.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait(timeout=10)
 
 
 def measure_job(
@@ -146,10 +164,7 @@ def measure_job(
                 raise RuntimeError(f"the job ended badly: {job}")
         peaks = [peak_rss_mib(w.pid) for w in workers]
     finally:
-        for worker in workers:
-            worker.send_signal(signal.SIGTERM)
-        for worker in workers:
-            worker.wait(timeout=60)
+        stop_workers(workers)
     noun = "worker" if count == 1 else "workers"
     return Measured(f"job, {count} {noun} (concurrency 2 each)", rows, seconds, peaks)
 

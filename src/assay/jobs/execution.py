@@ -12,11 +12,12 @@ no records: every row is in the result, and recorded, exactly once.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
 import socket
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, cast
@@ -44,6 +45,10 @@ log = get_logger("assay.jobs")
 Announce = Callable[[AsyncSession, Job], Awaitable[None]]
 # Failures worth another attempt; anything else a job cannot get past fails it at once.
 TRANSIENT = (OSError, ConnectionError, TimeoutError, ModelUnavailable, DependencyUnavailable)
+
+
+def _take(rows: Iterator[InputRow], count: int) -> list[InputRow]:
+    return list(itertools.islice(rows, count))
 
 
 class LeaseLost(Exception):
@@ -272,41 +277,40 @@ class JobRunner:
         field_types: dict[str, str] = dict(served.scorer.schema.field_types)
         checkpoint = chunk.checkpoint
         step = self.settings.jobs_checkpoint_rows
-        while checkpoint < chunk.row_count:
-            count = min(step, chunk.row_count - checkpoint)
-            rows = await asyncio.to_thread(self._read, job, chunk, fmt, checkpoint, count)
-            lines, records, errors = await self._score(
-                principal, served, job, rows, fmt, field_types
-            )
-            first = chunk.first_row + checkpoint
-            await asyncio.to_thread(self.store.write_segment, job.id, first, lines)
-            cancel = await self._commit(scope, job, chunk, checkpoint, len(rows), records, errors)
-            checkpoint += len(rows)
-            if len(rows) < count:
-                checkpoint = chunk.row_count  # the file ended early: nothing more to read
-            if checkpoint >= chunk.row_count:
-                return
-            if cancel or self.stopping.is_set():
-                await self._release(
-                    scope, chunk, ChunkState.CANCELLED if cancel else ChunkState.PENDING
-                )
-                return
-
-    def _read(
-        self, job: Job, chunk: JobChunk, fmt: InputFormat, skip: int, count: int
-    ) -> list[InputRow]:
-        params = job.params
-        return list(
-            self.store.read_rows(
-                job.id,
-                fmt,
-                params.get("header"),
-                params["offsets"][chunk.number],
-                chunk.first_row,
-                skip,
-                count,
-            )
+        # One pass over the chunk's rows, read a checkpoint's worth at a time (in a thread).
+        rows_left = self.store.read_rows(
+            job.id,
+            fmt,
+            params.get("header"),
+            params["offsets"][chunk.number],
+            chunk.first_row,
+            checkpoint,
+            chunk.row_count - checkpoint,
         )
+        try:
+            while checkpoint < chunk.row_count:
+                count = min(step, chunk.row_count - checkpoint)
+                rows = await asyncio.to_thread(_take, rows_left, count)
+                lines, records, errors = await self._score(
+                    principal, served, job, rows, fmt, field_types
+                )
+                first = chunk.first_row + checkpoint
+                await asyncio.to_thread(self.store.write_segment, job.id, first, lines)
+                cancel = await self._commit(
+                    scope, job, chunk, checkpoint, len(rows), records, errors
+                )
+                checkpoint += len(rows)
+                if len(rows) < count:
+                    checkpoint = chunk.row_count  # the file ended early: nothing more to read
+                if checkpoint >= chunk.row_count:
+                    return
+                if cancel or self.stopping.is_set():
+                    await self._release(
+                        scope, chunk, ChunkState.CANCELLED if cancel else ChunkState.PENDING
+                    )
+                    return
+        finally:
+            rows_left.close()
 
     async def _score(
         self,

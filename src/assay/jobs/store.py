@@ -17,7 +17,7 @@ import json
 import os
 import shutil
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Literal
@@ -105,7 +105,7 @@ class JobStore:
         first_row: int,
         skip: int,
         count: int,
-    ) -> Iterator[InputRow]:
+    ) -> Generator[InputRow, None, None]:
         """`count` rows from the chunk starting at byte `offset` (row `first_row`), after
         skipping `skip` of them; blocking."""
         with self.input_path(job_id, fmt).open("rb") as source:
