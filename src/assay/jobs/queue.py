@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-import random
+import secrets
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -23,6 +23,7 @@ from assay.jobs.errors import TransientJobError
 from assay.settings import Settings
 
 RUN_JOB_TASK = "assay.jobs.run"
+_JITTER = secrets.SystemRandom()
 # The extra, and the module it installs, of each broker scheme.
 _BROKER_EXTRAS: dict[str, tuple[str, str]] = {
     "redis": ("jobs-redis", "taskiq_redis"),
@@ -38,7 +39,7 @@ class BackoffRetryMiddleware(SmartRetryMiddleware):
 
     def make_delay(self, message: TaskiqMessage, retries: int) -> float:
         ceiling: float = min(self.default_delay * 2 ** max(retries - 1, 0), self.max_delay_exponent)
-        return float(ceiling / 2 + random.uniform(0, ceiling / 2))  # noqa: S311 - jitter, not secrecy
+        return float(ceiling / 2 + _JITTER.uniform(0, ceiling / 2))
 
     async def on_send(
         self, kicker: AsyncKicker[Any, Any], message: TaskiqMessage, delay: float
