@@ -154,7 +154,7 @@ def serve(
     """Start the HTTP server."""
     settings = _settings(host=host, port=port, workers=workers)
     # In any environment: a setting that needs an extra which is not installed.
-    problems = integration_problems(settings)
+    problems = integration_problems(settings) + broker_problems(settings)
     if settings.is_production:
         problems = production_problems(settings) + problems
         if reload:
@@ -258,6 +258,7 @@ def config_check() -> None:
     # Configuration and dependencies alike: every problem, not just those of one kind.
     problems = production_problems(settings)
     problems.extend(integration_problems(settings))
+    problems.extend(broker_problems(settings))
     problems.extend(asyncio.run(readiness_problems(settings)))
     if problems:
         raise _fail("Not ready for production:", problems)
