@@ -11,6 +11,7 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from assay.demo import DEFAULT_PACK, SAMPLE
@@ -21,7 +22,13 @@ from tests.security.test_server_limits import _serve, _stop
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[dict[str, str], str]]:
     """A running server with the demo organisation; the CLI's environment and its URL."""
-    process, port = _serve(tmp_path, "server", ASSAY_JOBS_CHUNK_ROWS="40")
+    process, port = _serve(
+        tmp_path,
+        "server",
+        ASSAY_JOBS_CHUNK_ROWS="40",
+        ASSAY_JOBS_CHECKPOINT_ROWS="5",
+        ASSAY_JOBS_EVENTS_PING_SECONDS="0.05",
+    )
     try:
         env = {k: v for k, v in os.environ.items() if not k.startswith("ASSAY_")}
         env.update(ASSAY_ENV="test", ASSAY_DATA_DIR=str(tmp_path / "server"))
@@ -71,3 +78,27 @@ def test_submit_watch_list_show_and_download(
     missing = _assay(env, "jobs", "show", "00000000-0000-0000-0000-000000000000", "--url", url)
     assert missing.returncode == 1
     assert "Error (404)" in missing.stderr
+
+
+def test_the_event_stream_sends_heartbeats_while_a_job_runs(
+    served: tuple[dict[str, str], str], tmp_path: Path
+) -> None:
+    env, url = served
+    sample = json.loads((DEFAULT_PACK / SAMPLE).read_text())
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text("".join(json.dumps(sample) + "\n" for _ in range(3000)))
+    headers = {"x-api-key": env["ASSAY_API_KEY"]}
+    with httpx.Client(base_url=url, headers=headers, timeout=60) as client:
+        with rows.open("rb") as body:
+            job = client.post(
+                "/v1/jobs", data={"model": "startup-success"}, files={"file": ("r.jsonl", body)}
+            ).json()
+        seen: list[str] = []
+        with client.stream("GET", f"/v1/jobs/{job['id']}/events") as stream:
+            for line in stream.iter_lines():
+                seen.append(line)
+                if line.startswith(": ping") or line == "event: done":
+                    break
+        # A heartbeat came while the job was still running (before its done event).
+        assert any(line.startswith(": ping") for line in seen), seen[-5:]
+        assert "event: done" not in seen
