@@ -357,3 +357,40 @@ async def test_a_chunk_whose_holder_died_is_taken_over_from_its_checkpoint_after
         ).scalars()
         attempts = sorted(chunk.attempts for chunk in chunks)
     assert attempts == [1, 2]
+
+
+async def test_a_job_cancelled_while_its_holder_is_dead_ends_once_the_lease_expires(
+    client: httpx.AsyncClient,
+    owner: Member,
+    owner_token: str,
+    app: FastAPI,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    await register_rules_model(client, owner_token)
+    _hold_messages(monkeypatch)
+    monkeypatch.setattr(app.state.settings, "jobs_lease_seconds", 0.2)
+    jobs: JobService = app.state.jobs
+    job_id = uuid.UUID(await _submitted(client, owner_token, rows=4))
+    assert owner.org_id is not None
+    gate = Gate(app, monkeypatch, free=1)
+    holder = asyncio.create_task(jobs.runner.run(job_id, owner.org_id))
+    for _ in range(3000):
+        if gate.calls > 1:
+            break
+        await asyncio.sleep(0.01)
+    holder.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await holder
+    gate.opened.set()
+
+    cancelling = await client.post(f"/v1/jobs/{job_id}/cancel", headers=auth(owner_token))
+    assert cancelling.json()["cancel_requested"] is True
+    for _ in range(3000):
+        job = await wait_for(client, owner_token, str(job_id), {"running", "cancelled"})
+        if job["state"] == "cancelled":
+            break
+        await jobs.sweep()
+        await jobs.runner.run(job_id, owner.org_id)
+        await asyncio.sleep(0.01)
+    assert (job["state"], job["partial"], job["progress"]["done"]) == ("cancelled", True, 2)
+    assert [r["row"] for r in await result_rows(client, owner_token, str(job_id))] == [0, 1]

@@ -297,7 +297,14 @@ class JobRunner:
                 first = chunk.first_row + checkpoint
                 await asyncio.to_thread(self.store.write_segment, job.id, first, lines)
                 cancel = await self._commit(
-                    scope, job, chunk, checkpoint, len(rows), records, errors
+                    scope,
+                    job,
+                    chunk,
+                    checkpoint,
+                    len(rows),
+                    records,
+                    errors,
+                    last=len(rows) < count,
                 )
                 checkpoint += len(rows)
                 if len(rows) < count:
@@ -357,10 +364,13 @@ class JobRunner:
         count: int,
         records: list[dict[str, Any]],
         errors: int,
+        *,
+        last: bool = False,
     ) -> bool:
         """Move the checkpoint, write the records, count progress; say whether the job was
         asked to stop."""
-        finished = checkpoint + count >= chunk.row_count
+        # A short read means the input ended: the chunk is done with what it had.
+        finished = checkpoint + count >= chunk.row_count or last
         now = utcnow()
         async with self.sessionmaker() as db, db.begin():
             moved = await db.execute(
@@ -486,12 +496,20 @@ class JobRunner:
     async def _cancel_chunks(
         self, db: AsyncSession, scope: OrganisationScope, job_id: uuid.UUID, *, pending_only: bool
     ) -> None:
-        states = [ChunkState.PENDING] if pending_only else [ChunkState.PENDING, ChunkState.RUNNING]
+        """Cancel the chunks nobody works on: pending ones, and running ones whose holder's
+        lease expired (it died); with `pending_only` False, every unfinished one."""
+        if pending_only:
+            idle = or_(
+                JobChunk.state == ChunkState.PENDING,
+                and_(JobChunk.state == ChunkState.RUNNING, JobChunk.lease_expires_at < utcnow()),
+            )
+        else:
+            idle = JobChunk.state.in_([ChunkState.PENDING, ChunkState.RUNNING])
         await db.execute(
             scope_statement(
                 scope,
                 update(JobChunk)
-                .where(JobChunk.job_id == job_id, JobChunk.state.in_(states))
+                .where(JobChunk.job_id == job_id, idle)
                 .values(state=ChunkState.CANCELLED, lease_owner=None, lease_expires_at=None),
                 JobChunk,
             )
