@@ -50,6 +50,9 @@ from assay.core.tracing import (
 from assay.http.problems import install_error_handlers
 from assay.http.request_context import RequestContextMiddleware
 from assay.http.stack import install_http_protection
+from assay.jobs.queue import broker_problems
+from assay.jobs.routes import router as jobs_router
+from assay.jobs.service import JobService
 from assay.oip.routes import router as oip_router
 from assay.oip.service import InferenceService
 from assay.orgs.admin_routes import router as admin_router
@@ -112,6 +115,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
             pool_sharing = asyncio.create_task(share_pool_state())
         await app.state.registry.start()
         app.state.predictions.start()
+        await app.state.jobs.start()
         freeze_long_lived_objects(collect_first=True)
         log.info("started", version=__version__, env=settings.env.value, db=database.dialect)
         yield
@@ -119,6 +123,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Each step runs even when one before it failed (the failure is logged), above
         # all the last ones: closing the database pool. Buffers (prediction records)
         # go first, while the pool is still open.
+        await _shutdown_step("jobs", app.state.jobs.stop)
         await _shutdown_step("prediction records and scoring threads", app.state.predictions.stop)
         if metrics_listener is not None:
             await _shutdown_step("metrics listener", metrics_listener.stop)
@@ -186,6 +191,7 @@ def _build_scoring(app: FastAPI, settings: Settings) -> None:
     app.state.registry = registry
     app.state.predictions = predictions
     app.state.inference = InferenceService(predictions, registry)
+    app.state.jobs = JobService(settings, database.sessionmaker, predictions)
     app.state.system = SystemService(settings, database, app.state.cache, registry)
 
 
@@ -195,6 +201,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     problems = production_problems(settings) if settings.is_production else []
     # In any environment: a setting that needs an extra which is not installed.
     problems.extend(integration_problems(settings))
+    problems.extend(broker_problems(settings))
     if problems:
         raise ConfigurationError(problems)
     settings = with_generated_secrets(settings)
@@ -242,6 +249,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         admin_router,
         sso_router,
         predictions_router,
+        jobs_router,
         system_info_router,
         publisher_keys_router,
     ):

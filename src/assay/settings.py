@@ -45,6 +45,7 @@ SECRET_FIELDS = ("token_signing_key", "session_secret", "encryption_key")
 # Backends of the URLs Assay maps onto the async drivers it ships (assay.core.db).
 DATABASE_BACKENDS = ("sqlite", "postgresql", "mysql", "mariadb")
 REDIS_SCHEMES = ("redis", "rediss", "unix")
+JOBS_BROKER_SCHEMES = ("redis", "rediss", "amqp", "amqps")
 
 
 class ConfigFileError(SettingsError):
@@ -690,6 +691,86 @@ class Settings(BaseSettings):
     prediction_flush_max_rows: int = Field(
         500, ge=1, le=100_000, description="Buffered prediction records that force a flush."
     )
+
+    # --- jobs ------------------------------------------------------------------------
+    jobs_broker: str | None = Field(
+        None,
+        description="Queue engine for jobs: redis://... or amqp://...; unset runs jobs in "
+        "this process. With a broker, `assay worker` processes run them (they share the "
+        "database and the data directory).",
+    )
+    jobs_queue: str = Field(
+        "assay-jobs",
+        pattern=r"^[A-Za-z0-9_.:-]{1,100}$",
+        description="Name of the queue (Redis list, RabbitMQ queue) jobs travel on.",
+    )
+    jobs_chunk_rows: int = Field(
+        5000,
+        ge=1,
+        le=1_000_000,
+        description="Rows in one chunk of a job: the unit one worker takes at a time.",
+    )
+    jobs_checkpoint_rows: int = Field(
+        500,
+        ge=1,
+        le=100_000,
+        description="Rows scored between two checkpoints; a chunk taken over resumes at the "
+        "last one, and cancellation is seen there.",
+    )
+    jobs_lease_seconds: float = Field(
+        60.0,
+        gt=0,
+        le=3600,
+        description="How long a worker holds a chunk without reaching a checkpoint before "
+        "another worker may take it over.",
+    )
+    jobs_max_attempts: int = Field(
+        5, ge=1, le=50, description="Attempts at a job after transient failures before it fails."
+    )
+    jobs_retry_base_seconds: float = Field(
+        1.0,
+        ge=0,
+        le=600,
+        description="First retry delay after a transient failure; doubles on each attempt "
+        "(with random jitter).",
+    )
+    jobs_retry_max_seconds: float = Field(
+        60.0, ge=0, le=3600, description="Longest delay between two retries."
+    )
+    jobs_max_concurrent_per_org: int = Field(
+        4, ge=1, le=1000, description="Queued or running jobs one organisation may have at once."
+    )
+    jobs_max_input_bytes: int = Field(
+        268_435_456,
+        ge=1024,
+        description="Largest job input (uploaded CSV or JSONL, or inline records) in bytes.",
+    )
+    jobs_max_input_rows: int = Field(
+        1_000_000, ge=1, le=100_000_000, description="Most rows one job input may hold."
+    )
+    jobs_max_input_columns: int = Field(
+        500, ge=1, le=10_000, description="Most columns in a CSV job input."
+    )
+    jobs_events_poll_seconds: float = Field(
+        0.5,
+        gt=0,
+        le=60,
+        description="How often a job's event stream looks for progress to send.",
+    )
+    jobs_events_ping_seconds: float = Field(
+        15.0, gt=0, le=300, description="Heartbeat comment interval of a job's event stream."
+    )
+    jobs_worker_concurrency: int = Field(
+        2, ge=1, le=256, description="Chunks one `assay worker` process works on at once."
+    )
+
+    @field_validator("jobs_broker")
+    @classmethod
+    def _check_jobs_broker(cls, value: str | None) -> str | None:
+        if value is not None and urlsplit(value).scheme not in JOBS_BROKER_SCHEMES:
+            msg = f"not a job broker URL; use one of the schemes {', '.join(JOBS_BROKER_SCHEMES)}"
+            raise ValueError(msg)
+        return value
 
     # --- logging and telemetry -------------------------------------------------------
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(

@@ -21,6 +21,7 @@ from sqlalchemy import event
 
 from assay.auth.csrf import csrf_token
 from assay.core.routes import iter_api_routes
+from tests.jobs.support import wait_for
 from tests.support.identity import MakeMember, Member, bearer, enrol_totp, login, next_code
 from tests.support.models import register_rules_model
 
@@ -316,8 +317,16 @@ async def test_no_get_route_writes(
     admin_token = await _admin_token(client, make_member)
     deployed = await register_rules_model(client, owner_token, name="walked")
     assert deployed.status_code == 201, deployed.text
+    job = await client.post(
+        "/v1/jobs",
+        json={"kind": "batch_score", "params": {"model": "walked", "records": [{"amount": 1}]}},
+        headers=bearer(owner_token),
+    )
+    assert job.status_code == 202, job.text
+    # A finished job: its own work writes nothing while the GET routes are walked.
+    await wait_for(client, owner_token, job.json()["id"])
     # Requests to every GET route with real path values, so each runs its real query.
-    values = {"name": "walked", "version": "1", "provider": "none"}
+    values = {"name": "walked", "version": "1", "provider": "none", "job_id": job.json()["id"]}
     called: list[tuple[str, int]] = []
     offenders: dict[str, list[str]] = {}
     for route in iter_api_routes(app):

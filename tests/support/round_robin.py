@@ -84,9 +84,7 @@ class RoundRobinProxy:
             response = StreamingResponse(
                 _relay(upstream),
                 status_code=upstream.status_code,
-                headers={
-                    k: v for k, v in upstream.headers.items() if k.lower() not in _DROPPED
-                },
+                headers={k: v for k, v in upstream.headers.items() if k.lower() not in _DROPPED},
             )
             await response(scope, receive, send)
             return

@@ -23,6 +23,8 @@ class Permission(StrEnum):
     MODELS_WRITE = "models:write"
     PREDICT = "predict"
     PREDICTIONS_READ = "predictions:read"
+    JOBS_READ = "jobs:read"
+    JOBS_WRITE = "jobs:write"
     MEMBERS_READ = "members:read"
     MEMBERS_MANAGE = "members:manage"
     KEYS_MANAGE = "keys:manage"
@@ -38,6 +40,8 @@ GUARDS: Final[dict[Permission, str]] = {
     Permission.MODELS_WRITE: "register models and versions, move aliases, verify versions",
     Permission.PREDICT: "score records (native predict, Open Inference Protocol infer)",
     Permission.PREDICTIONS_READ: "read prediction records",
+    Permission.JOBS_READ: "list and read jobs, follow their progress, download their results",
+    Permission.JOBS_WRITE: "submit jobs (batch scoring with any model) and cancel them",
     Permission.MEMBERS_READ: "read the organisation, its members and roles",
     Permission.MEMBERS_MANAGE: "invite, remove and unlock members; change their roles",
     Permission.KEYS_MANAGE: "create and revoke API keys; trust and revoke publisher keys",
@@ -50,7 +54,12 @@ GUARDS: Final[dict[Permission, str]] = {
 ALL_PERMISSIONS: Final[frozenset[str]] = frozenset(Permission)
 
 _VIEWER: frozenset[str] = frozenset({Permission.MODELS_READ, Permission.MEMBERS_READ})
-_ANALYST = _VIEWER | {Permission.PREDICT, Permission.PREDICTIONS_READ}
+_ANALYST = _VIEWER | {
+    Permission.PREDICT,
+    Permission.PREDICTIONS_READ,
+    Permission.JOBS_READ,
+    Permission.JOBS_WRITE,
+}
 _MAINTAINER = _ANALYST | {Permission.MODELS_WRITE}
 _ADMIN = _MAINTAINER | {
     Permission.MEMBERS_MANAGE,

@@ -178,6 +178,29 @@ class PredictService:
             principal, served, records, strict=strict, explain=explain, request_id=request_id
         )
 
+    async def score_unrecorded(
+        self,
+        principal: OrgPrincipal,
+        served: Served,
+        records: Sequence[object],
+        *,
+        explain: bool,
+        request_id: str | None,
+    ) -> tuple[list[PredictionResult | RowError], list[dict[str, Any]]]:
+        """Validate and score `records` exactly as `predict` does (row errors are results),
+        and return the prediction records for the caller to write in its own transaction
+        with `write_records` (a job commits them with its checkpoint, exactly once)."""
+        started = time.perf_counter()
+        results = await self._score(served.scorer, records, explain)
+        latency_ms = (time.perf_counter() - started) * 1000
+        rows = self._record_rows(principal, served, records, results, latency_ms, request_id)
+        return results, rows
+
+    async def write_records(self, db: AsyncSession, rows: list[dict[str, Any]]) -> None:
+        """Write prediction records from `score_unrecorded` in the caller's transaction."""
+        if rows:
+            await self.recorder.write_now(db, rows)
+
     def _check_size(self, records: Sequence[object]) -> None:
         if len(records) > self.settings.predict_max_batch:
             raise ValidationFailed(
