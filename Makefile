@@ -13,11 +13,14 @@ TEST_WORKERS ?= 2
 help: ## List every task
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-12s %s\n", $$1, $$2}'
 
-install: $(VENV)/.installed ## Create .venv and install Assay with its development tools (from the lock)
+install: $(VENV)/.installed ## Create .venv and install Assay, its development tools and the Python client (from the lock)
 
-$(VENV)/.installed: pyproject.toml requirements.lock
+# The client (clients/python, its own distribution) is installed too: tests/clients runs
+# it against a live Assay. Built with the hatchling the line before installed (no download).
+$(VENV)/.installed: pyproject.toml requirements.lock clients/python/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --constraint requirements.lock --editable '.[dev]'
+	$(BIN)/pip install --quiet --constraint requirements.lock --no-build-isolation --editable 'clients/python[webhooks]'
 	touch $@
 
 run: install ## Install and start Assay on http://127.0.0.1:8000 (SQLite, in-process cache)
@@ -30,16 +33,17 @@ smoke: ## Build the wheel, pip install it WITHOUT the lock in a fresh venv, serv
 	$(PYTHON) scripts/wheel_smoke.py $(SMOKE_ARGS)
 
 lint: install ## ruff lint and format check, and the import contracts (pyproject.toml)
-	$(BIN)/ruff check src tests scripts examples bench
-	$(BIN)/ruff format --check src tests scripts examples bench
+	$(BIN)/ruff check src tests scripts examples bench clients/python/src
+	$(BIN)/ruff format --check src tests scripts examples bench clients/python/src
 	PYTHONPATH=. $(BIN)/lint-imports
 
 format: install ## Apply ruff fixes and formatting
-	$(BIN)/ruff check --fix src tests scripts examples bench
-	$(BIN)/ruff format src tests scripts examples bench
+	$(BIN)/ruff check --fix src tests scripts examples bench clients/python/src
+	$(BIN)/ruff format src tests scripts examples bench clients/python/src
 
-typecheck: install ## mypy --strict on src/
+typecheck: install ## mypy --strict on src/ and on the client (clients/python/src, as Python 3.10)
 	$(BIN)/mypy
+	$(BIN)/mypy --config-file clients/python/pyproject.toml clients/python/src
 
 check: lint typecheck smoke test ## Exactly what CI runs: lint, types, the wheel smoke, the test suite
 
