@@ -149,6 +149,7 @@ class ScoringGate:
         self.live = live
         self.free = free
         self.calls = 0
+        self.opened = False
         self.original: Callable[..., Awaitable[Any]] = live.app.state.predictions.score_unrecorded
         self._opened = live.run(self._event())
 
@@ -166,6 +167,7 @@ class ScoringGate:
         self.live.app.state.predictions.score_unrecorded = self._gated
 
     def open(self) -> None:
+        self.opened = True
         self.live.call_soon(self._opened.set)
 
     def restore(self) -> None:

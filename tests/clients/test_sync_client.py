@@ -168,10 +168,15 @@ def test_a_running_job_is_cancelled_and_its_partial_result_kept(
 ) -> None:
     with _client(live, tenant) as assay:
         job = assay.submit_batch(MODEL, io.BytesIO(csv_bytes(batch_rows(12))), format="csv")
-        cancelling = assay.cancel_job(job.id)
-        assert cancelling.cancel_requested or cancelling.state == "cancelled"
-        scoring_gate.open()
-        events = list(assay.progress(job.id, reconnect_delay=0))
+        events = []
+        for event in assay.progress(job.id, reconnect_delay=0):
+            events.append(event)
+            if event.progress.done > 0 and not scoring_gate.opened:
+                # Running, and held at its next scoring call: cancel it there.
+                cancelling = assay.cancel_job(job.id)
+                assert cancelling.cancel_requested
+                assert cancelling.state == "running"
+                scoring_gate.open()
         ended = assay.get_job(job.id)
         written = io.BytesIO()
         download = assay.download_result(job.id, written, format="jsonl")
