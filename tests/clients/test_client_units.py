@@ -264,6 +264,29 @@ async def test_async_watch_resumes_after_a_clean_close_and_ends_at_done() -> Non
     assert requests[1].headers["last-event-id"] == "1"
 
 
+def test_watch_resumes_through_a_restarting_server_but_not_past_a_real_error() -> None:
+    answers = [
+        httpx.Response(200, text=_event(1, "state", "running")),
+        httpx.Response(503, json={"type": "urn:assay:problem:service-unavailable"}),
+        httpx.Response(502, text="bad gateway"),
+        httpx.Response(200, text=_event(2, "state", "succeeded") + _event(2, "done", "succeeded")),
+    ]
+    requests: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        requests.append(request)
+        return answers[len(requests) - 1]
+
+    with Client(BASE, api_key="k", transport=httpx.MockTransport(answer)) as assay:
+        events = list(assay.watch("j", reconnect_delay=0))
+    assert [(e.id, e.event) for e in events] == [(1, "state"), (2, "state"), (2, "done")]
+    assert [r.headers.get("last-event-id") for r in requests] == [None, "1", "1", "1"]
+
+    forbidden = httpx.MockTransport(lambda _: _problem(403, "forbidden"))
+    with Client(BASE, api_key="k", transport=forbidden) as assay, pytest.raises(AssayError):
+        next(assay.watch("j", reconnect_delay=0))
+
+
 def test_rows_become_one_tensor_per_field() -> None:
     tensors = rows_to_inputs(
         [{"a": 1, "b": "x", "c": True, "d": 1}, {"a": 2.5, "b": "y", "c": False, "d": 2}],

@@ -16,6 +16,7 @@ import httpx
 from assay_client import _base
 from assay_client._base import BatchInput, ResultDestination
 from assay_client._sse import SSEDecoder
+from assay_client.errors import AssayError
 from assay_client.oip import rows_to_inputs
 from assay_client.types import (
     InferResult,
@@ -213,8 +214,9 @@ class AsyncClient:
     ) -> AsyncIterator[JobEvent]:
         """The job's events (`state`, `progress`, then `done`) as they happen.
 
-        A dropped connection is resumed with `Last-Event-ID`, so no event is lost or
-        repeated; after `max_reconnects` failures in a row the last error is raised. The
+        A dropped connection (or a 502, 503 or 504 from a proxy or a restarting server)
+        is resumed with `Last-Event-ID`, so no event is lost or repeated; after
+        `max_reconnects` failures in a row the last error is raised. The
         iterator ends after the `done` event, when the job has ended.
         """
         path = _base.job_path(job_id) + "/events"
@@ -239,8 +241,8 @@ class AsyncClient:
                             yield event
                             if event.finished:
                                 return
-            except _base.RESUMABLE_ERRORS:
-                if failures >= max_reconnects:
+            except (httpx.TransportError, AssayError) as exc:
+                if not _base.is_resumable(exc) or failures >= max_reconnects:
                     raise
             retry_ms = decoder.retry if decoder.retry is not None else retry_ms
             failures += 1

@@ -14,7 +14,7 @@ from urllib.parse import quote
 import httpx
 
 from assay_client._sse import ServerSentEvent
-from assay_client.errors import error_from_response
+from assay_client.errors import AssayError, error_from_response
 from assay_client.signing import SigningAuth
 from assay_client.types import (
     InferResult,
@@ -41,8 +41,9 @@ JOBS_PAGE_SIZE = 100
 BatchInput = str | os.PathLike[str] | bytes | IO[bytes]
 # Where `download_result` writes: a path, or an open binary file.
 ResultDestination = str | os.PathLike[str] | IO[bytes]
-# Connection failures after which an event stream is resumed with Last-Event-ID.
-RESUMABLE_ERRORS: tuple[type[Exception], ...] = (httpx.TransportError,)
+# Answers after which an event stream is resumed with Last-Event-ID (besides a dropped
+# connection): a proxy or load balancer between a restarting server and the client.
+RESUMABLE_STATUSES = frozenset({502, 503, 504})
 
 
 @dataclass(frozen=True)
@@ -117,6 +118,13 @@ def reconnect_delay(base: float, failures: int, server_retry_ms: int | None) -> 
     """Exponential from `base` (or the stream's `retry`), capped."""
     start = base if server_retry_ms is None else server_retry_ms / 1000
     return float(min(start * 2 ** max(failures - 1, 0), MAX_RECONNECT_DELAY))
+
+
+def is_resumable(error: Exception) -> bool:
+    """Whether an event stream that failed with `error` is worth resuming."""
+    if isinstance(error, AssayError):
+        return error.status in RESUMABLE_STATUSES
+    return isinstance(error, httpx.TransportError)
 
 
 def raise_for_problem(response: httpx.Response) -> None:
