@@ -251,13 +251,19 @@ class AsyncClient:
                 raise httpx.ReadError(msg)
             await asyncio.sleep(_base.reconnect_delay(reconnect_delay, failures, retry_ms))
 
-    def progress(self, job_id: str, **options: Any) -> AsyncIterator[JobEvent]:
-        """The same events as `watch` (a name that reads well in a progress loop)."""
-        return self.watch(job_id, **options)
+    # The same iterator, under a name that reads well in a progress loop.
+    progress = watch
 
-    async def wait(self, job_id: str, **options: Any) -> Job:
+    async def wait(
+        self,
+        job_id: str,
+        *,
+        reconnect_delay: float = _base.DEFAULT_RECONNECT_DELAY,
+        max_reconnects: int = _base.DEFAULT_MAX_RECONNECTS,
+    ) -> Job:
         """Follow the job's events until it ends; then the job as it ended."""
-        async for _ in self.watch(job_id, **options):
+        events = self.watch(job_id, reconnect_delay=reconnect_delay, max_reconnects=max_reconnects)
+        async for _ in events:
             pass
         return await self.get_job(job_id)
 

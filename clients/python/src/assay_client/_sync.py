@@ -249,13 +249,19 @@ class Client:
                 raise httpx.ReadError(msg)
             time.sleep(_base.reconnect_delay(reconnect_delay, failures, retry_ms))
 
-    def progress(self, job_id: str, **options: Any) -> Iterator[JobEvent]:
-        """The same events as `watch` (a name that reads well in a progress loop)."""
-        return self.watch(job_id, **options)
+    # The same iterator, under a name that reads well in a progress loop.
+    progress = watch
 
-    def wait(self, job_id: str, **options: Any) -> Job:
+    def wait(
+        self,
+        job_id: str,
+        *,
+        reconnect_delay: float = _base.DEFAULT_RECONNECT_DELAY,
+        max_reconnects: int = _base.DEFAULT_MAX_RECONNECTS,
+    ) -> Job:
         """Follow the job's events until it ends; then the job as it ended."""
-        for _ in self.watch(job_id, **options):
+        events = self.watch(job_id, reconnect_delay=reconnect_delay, max_reconnects=max_reconnects)
+        for _ in events:
             pass
         return self.get_job(job_id)
 
