@@ -96,6 +96,18 @@ def test_an_assay_event_is_read_with_its_type_time_and_data() -> None:
     assert abs(event.timestamp - sent_at) < timedelta(seconds=1)
 
 
+def test_a_signed_body_that_is_not_json_is_refused() -> None:
+    secret = "whsec_" + "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0IQ=="
+    sent_at = datetime.now(UTC)
+    headers = {
+        "webhook-id": "msg_2",
+        "webhook-timestamp": str(int(sent_at.timestamp())),
+        "webhook-signature": Webhook(secret).sign("msg_2", sent_at, b"not json"),
+    }
+    with pytest.raises(InvalidWebhook, match="not JSON"):
+        verify(b"not json", headers, secret)
+
+
 def test_without_the_extra_the_error_says_how_to_install_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -12,7 +12,6 @@ Needs the `webhooks` extra (``pip install 'assay-client[webhooks]'``), which bri
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -70,10 +69,11 @@ def verify(payload: bytes | str, headers: Mapping[str, str], secret: str | bytes
         raise WebhooksExtraMissing(msg) from exc
     lowered = {name.lower(): value for name, value in headers.items()}
     try:
-        Webhook(secret).verify(payload, lowered, json_parse=False)
+        body = Webhook(secret).verify(payload, lowered)  # the parsed JSON, once verified
     except WebhookVerificationError as exc:
         raise InvalidWebhook(str(exc)) from None
-    body = json.loads(payload)
+    except ValueError:  # signed, but not JSON: not an Assay event
+        raise InvalidWebhook("the payload is not JSON") from None
     if isinstance(body, dict):
         kind = body.get("type")
         return WebhookEvent(
