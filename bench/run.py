@@ -377,6 +377,11 @@ has no authentication, rate limits, records or logs):
 (from `assay_predict_batch_size`; with several workers, one worker's view).
 See docs/performance.md for what these numbers mean and where the time goes.
 """
+    # bench/jobs.py's section follows; it is kept as it is.
+    existing = RESULTS.read_text() if RESULTS.exists() else ""
+    jobs_section = existing.partition("\n## Batch jobs\n")
+    if jobs_section[1]:
+        text = text.rstrip("\n") + "\n" + jobs_section[1] + jobs_section[2]
     RESULTS.write_text(text)
 
 

@@ -156,7 +156,7 @@ async def _bootstrap() -> str:
                 auth_method="cli",
             ),
             name="bench",
-            scopes=["predict", "models:read", "system:read"],
+            scopes=["predict", "models:read", "system:read", "jobs:read", "jobs:write"],
             expires_at=None,
             allowed_cidrs=[],
             signing_required=False,

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Make sure the services the test suite talks to are up; start any that is down.
+# Make sure the services the test suite talks to are up (RabbitMQ for the job brokers
+# too); start any that is down.
 # Exits non-zero, naming the service, when one cannot be reached.
 set -uo pipefail
 
@@ -13,8 +14,10 @@ start_redis() {
     --dir /var/lib/redis --logfile /var/log/redis/ci.log
 }
 
+start_rabbitmq() { rabbitmq-server -detached; }
+
 failed=0
-for entry in postgresql:5432 mariadb:3306 redis:6379; do
+for entry in postgresql:5432 mariadb:3306 redis:6379 rabbitmq:5672; do
   name=${entry%%:*}
   port=${entry##*:}
   if reachable "$port"; then

@@ -8,15 +8,12 @@ with test-only routes), or the real `assay serve` with several workers.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import glob
 import gzip
 import json
 import os
 import secrets
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -52,6 +49,13 @@ from tests.conftest import (
     require_service,
 )
 from tests.support.identity import strong_password
+from tests.support.processes import (
+    ServerProcess,
+    free_port,
+    refused,
+    spawn,
+    wait_until_ready,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -61,55 +65,8 @@ WORKERS = 2
 BATCH = 20
 PER_WORKER = 5
 START_TIMEOUT = 30.0
-EXIT_TIMEOUT = 20.0
 GRACE_SECONDS = 10
 CONCURRENT_REQUESTS = 20
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass
-class ServerProcess:
-    process: subprocess.Popen[bytes]
-    port: int
-    metrics_port: int
-    application_name: str
-    log_path: Path
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def metrics_url(self) -> str:
-        return f"http://127.0.0.1:{self.metrics_port}/metrics"
-
-    def log(self) -> str:
-        return self.log_path.read_text(encoding="utf-8", errors="replace")
-
-    def sigterm(self) -> None:
-        self.process.send_signal(signal.SIGTERM)
-
-    async def wait_exit(self, within: float = EXIT_TIMEOUT) -> int:
-        try:
-            return await asyncio.to_thread(self.process.wait, within)
-        except subprocess.TimeoutExpired:
-            pytest.fail(f"the server did not exit within {within}s:\n{self.log()}")
-
-    def kill(self) -> None:
-        # The whole process group: `assay serve --workers N` has worker processes that a
-        # kill of the parent alone would leave running.
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait(timeout=10)
-        # Killed outright, `assay serve` could not remove its shared metrics directory.
-        for line in self.log().splitlines():
-            if line.startswith("{") and '"metrics_shared"' in line:
-                shutil.rmtree(json.loads(line)["directory"], ignore_errors=True)
 
 
 StartServer = Callable[..., Awaitable[ServerProcess]]
@@ -118,15 +75,7 @@ StartServer = Callable[..., Awaitable[ServerProcess]]
 def _spawn(
     env: dict[str, str], *, cwd: Path, log_path: Path, command: list[str] | None = None
 ) -> subprocess.Popen[bytes]:
-    with log_path.open("wb") as log_file:
-        return subprocess.Popen(
-            command or [sys.executable, str(SERVER_SCRIPT)],
-            env=env,
-            cwd=cwd,  # no stray .env file is picked up
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group, killed whole at teardown
-        )
+    return spawn(command or [sys.executable, str(SERVER_SCRIPT)], env, cwd=cwd, log_path=log_path)
 
 
 @pytest.fixture
@@ -146,7 +95,7 @@ def start_server(tmp_path: Path, postgres_url: str) -> Iterator[StartServer]:
     started: list[ServerProcess] = []
 
     async def start(*, command: list[str] | None = None, **extra_env: str) -> ServerProcess:
-        port, metrics_port = _free_port(), _free_port()
+        port, metrics_port = free_port(), free_port()
         application_name = f"assay-lifecycle-{uuid.uuid4().hex[:12]}"
         env = {k: v for k, v in os.environ.items() if not k.startswith("ASSAY_")}
         env.update(
@@ -165,7 +114,7 @@ def start_server(tmp_path: Path, postgres_url: str) -> Iterator[StartServer]:
         process = _spawn(env, cwd=tmp_path, log_path=log_path, command=command)
         server = ServerProcess(process, port, metrics_port, application_name, log_path)
         started.append(server)
-        await _wait_until_ready(server)
+        await wait_until_ready(server)
         return server
 
     try:
@@ -173,21 +122,6 @@ def start_server(tmp_path: Path, postgres_url: str) -> Iterator[StartServer]:
     finally:
         for server in started:
             server.kill()
-
-
-async def _wait_until_ready(server: ServerProcess) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    async with httpx.AsyncClient(base_url=server.base_url, timeout=2) as http:
-        while time.monotonic() < deadline:
-            if server.process.poll() is not None:
-                pytest.fail(f"the server exited with {server.process.returncode}:\n{server.log()}")
-            try:
-                if (await http.get("/readyz")).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.1)
-    pytest.fail(f"/readyz did not answer 200 within {START_TIMEOUT}s:\n{server.log()}")
 
 
 async def _connections_named(application_name: str) -> int:
@@ -217,16 +151,6 @@ async def _scrape(server: ServerProcess) -> dict[str, list[tuple[dict[str, str],
 
 async def _in_flight(server: ServerProcess) -> float:
     return sum(value for _, value in (await _scrape(server))["assay_http_requests_in_flight"])
-
-
-async def _refused(port: int) -> bool:
-    try:
-        _, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), 2)
-    except ConnectionRefusedError:
-        return True
-    writer.close()
-    await writer.wait_closed()
-    return False
 
 
 # --- graceful shutdown -------------------------------------------------------------------
@@ -260,7 +184,7 @@ async def test_sigterm_under_load_finishes_every_in_flight_request(
         # While the requests drain, the listening socket is already closed.
         refused_while_draining = False
         while not finished_at and time.monotonic() - signalled_at < 1.5:
-            if await _refused(server.port):
+            if await refused(server.port):
                 refused_while_draining = not finished_at
                 break
             await asyncio.sleep(0.05)
@@ -278,7 +202,7 @@ async def test_sigterm_under_load_finishes_every_in_flight_request(
 
     assert await server.wait_exit() == 0, server.log()
     assert time.monotonic() - signalled_at < GRACE_SECONDS
-    assert await _refused(server.port)
+    assert await refused(server.port)
 
     # The lifespan shutdown disposed of the pool: no session is left behind.
     deadline = time.monotonic() + 5
@@ -322,7 +246,7 @@ async def test_metrics_listener_serves_prometheus_text_and_main_port_needs_a_pri
 
     server.sigterm()
     assert await server.wait_exit() == 0, server.log()
-    assert await _refused(server.metrics_port), "the metrics listener outlived the server"
+    assert await refused(server.metrics_port), "the metrics listener outlived the server"
 
 
 # --- Sentry ------------------------------------------------------------------------------
@@ -564,7 +488,7 @@ async def test_two_workers_report_every_request_through_one_listener(
 
     server.sigterm()
     assert await server.wait_exit() == 0, server.log()
-    assert await _refused(server.metrics_port), "the metrics listener outlived the server"
+    assert await refused(server.metrics_port), "the metrics listener outlived the server"
     assert not directory.exists(), "the shared metrics directory was left behind"
 
 

@@ -300,3 +300,15 @@ def test_settings_fixture_never_uses_literal_secrets(
 ) -> None:
     first, second = settings_factory(), settings_factory()
     assert first.token_signing_key != second.token_signing_key
+
+
+def test_workers_get_the_configured_time_to_answer_the_supervisor(
+    settings_factory: Callable[..., Settings],
+) -> None:
+    # uvicorn replaces a worker that misses its health check; its default of 5 seconds
+    # killed workers still importing model runtimes on a busy machine.
+    from assay.server import uvicorn_options
+
+    assert uvicorn_options(settings_factory())["timeout_worker_healthcheck"] == 60.0
+    slow = settings_factory(worker_healthcheck_timeout_seconds=120)
+    assert uvicorn_options(slow)["timeout_worker_healthcheck"] == 120

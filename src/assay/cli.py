@@ -14,6 +14,7 @@ from pydantic_settings import SettingsError
 
 from assay import __version__
 from assay.accounts.cli import disable, reset_password, unlock
+from assay.backup.cli import backup, restore
 from assay.cli_support import (
     EXIT_CONFIG_PROBLEM,
     check_cache,
@@ -31,10 +32,13 @@ from assay.core.secrets_store import with_generated_secrets
 from assay.core.tracing import integration_problems
 from assay.demo import DEFAULT_PACK as DEMO_PACK
 from assay.demo import create_demo, demo, prepare_pack, print_demo
+from assay.jobs.cli import jobs_app
+from assay.jobs.queue import broker_problems
 from assay.orgs.cli import create_admin, org_app
 from assay.registry.cli import keys_app, models_app
 from assay.server import ServerStartError, run_factory
 from assay.settings import Environment, Settings, load_settings
+from assay.worker import run_worker
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -62,6 +66,9 @@ admin_app.add_typer(org_app, name="org")
 app.add_typer(admin_app, name="admin")
 app.add_typer(models_app, name="models")
 app.add_typer(keys_app, name="keys")
+app.add_typer(jobs_app, name="jobs")
+app.command()(backup)
+app.command()(restore)
 app.command("demo")(demo)
 app.add_typer(dev_app, name="dev")
 
@@ -255,6 +262,36 @@ def config_check() -> None:
     if problems:
         raise _fail("Not ready for production:", problems)
     typer.echo("No problems found.")
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=256,
+            help="Jobs worked on at once.",
+            show_default=_setting_default("jobs_worker_concurrency"),
+        ),
+    ] = None,
+) -> None:
+    """Run jobs from the broker (ASSAY_JOBS_BROKER) until SIGTERM; then finish or release
+    the chunk in progress at its next checkpoint and exit."""
+    settings = _settings(jobs_worker_concurrency=concurrency)
+    if settings.jobs_broker is None:
+        raise _fail(
+            "assay worker needs a broker:",
+            [
+                "set ASSAY_JOBS_BROKER (redis://... or amqp://...); without one, `assay serve` "
+                "runs jobs itself"
+            ],
+        )
+    problems = broker_problems(settings) + integration_problems(settings)
+    if problems:
+        raise _fail("assay worker cannot start:", problems)
+    with reported_failures("assay worker stopped:", settings):
+        asyncio.run(run_worker(with_generated_secrets(settings), settings.jobs_worker_concurrency))
 
 
 @app.command()

@@ -189,7 +189,12 @@ async def create_demo(settings: Settings, pack: Path) -> DemoCredentials:
                 CLI,
                 administrator,
                 name="demo scoring key",
-                scopes=[Permission.PREDICT, Permission.MODELS_READ],
+                scopes=[
+                    Permission.PREDICT,
+                    Permission.MODELS_READ,
+                    Permission.JOBS_READ,
+                    Permission.JOBS_WRITE,
+                ],
                 expires_at=None,
                 allowed_cidrs=[],
                 signing_required=False,

@@ -51,6 +51,10 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         # Beyond this many connections and in-flight requests, a worker answers 503.
         "limit_concurrency": settings.max_concurrency,
         "lifespan": "on",
+        # With several workers, the supervisor replaces a worker that does not answer its
+        # health check in time; a worker still importing the model runtimes on a busy
+        # machine must not be mistaken for a hung one (uvicorn's default is 5 seconds).
+        "timeout_worker_healthcheck": settings.worker_healthcheck_timeout_seconds,
     }
 
 

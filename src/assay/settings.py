@@ -180,7 +180,7 @@ class Settings(BaseSettings):
         host = str(data.get("host") or fields["host"].default)
         port = data.get("port") or fields["port"].default
         # A wildcard address is reached, on this machine, through loopback.
-        shown = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)  # noqa: S104
+        shown = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)  # noqa: S104  # nosec B104
         if ":" in shown:
             shown = f"[{shown}]"
         return {**data, "public_url": f"http://{shown}:{port}"}
@@ -189,6 +189,13 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="Address the HTTP server binds to.")
     port: int = Field(8000, ge=0, le=65535, description="Port the HTTP server binds to.")
     workers: int = Field(1, ge=1, le=64, description="Number of server worker processes.")
+    worker_healthcheck_timeout_seconds: float = Field(
+        60.0,
+        gt=0,
+        le=600,
+        description="With several workers: how long a worker may take to answer the "
+        "supervisor's health check (starting up included) before it is replaced.",
+    )
     shutdown_grace_seconds: float = Field(
         30.0,
         gt=0,
@@ -789,6 +796,13 @@ class Settings(BaseSettings):
         description="Bearer token a Prometheus scraper sends to GET /metrics on the main port "
         "(at least 32 bytes). Without it, only platform administrators can read /metrics "
         "there; organisations see their own usage at GET /v1/system/usage.",
+    )
+    metrics_model_series_limit: int = Field(
+        200,
+        ge=1,
+        le=100_000,
+        description="Model versions, per process, that get their own series in the per-model "
+        'metrics (assay_model_*); later ones are counted as model="other".',
     )
     otel_enabled: bool = Field(
         False,

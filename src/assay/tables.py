@@ -1,8 +1,9 @@
 """Imports every feature's tables so `Base.metadata` is complete for Alembic."""
 
 from assay.core.db import Base
+from assay.events import models as event_models
 from assay.jobs import models as job_models
 from assay.orgs import models as identity_models
 from assay.registry import models as scoring_models
 
-__all__ = ["Base", "identity_models", "job_models", "scoring_models"]
+__all__ = ["Base", "event_models", "identity_models", "job_models", "scoring_models"]

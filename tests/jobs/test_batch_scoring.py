@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 
 from assay.core.tenancy import across_tenants
+from assay.events.models import Event
 from assay.predictions.models import PredictionRecord
 from tests.jobs.support import csv_of, result_rows, submit_csv, wait_for
 from tests.support.models import auth, register_rules_model
@@ -74,6 +75,22 @@ async def test_csv_job_scores_every_row_like_predict_and_reports_row_errors(
             assert (row["score"], row["label"]) == (want["score"], want["label"])
     # Every scored row is a prediction record, exactly once.
     assert await _records(app) - records_before == 4
+    # Its end is an event (webhooks deliver it), recorded with the change.
+    async with app.state.database.sessionmaker() as db:
+        published = (
+            await db.execute(
+                across_tenants(select(Event).where(Event.type == "job.succeeded"), "test")
+            )
+        ).scalars()
+        data = [event.data for event in published]
+    assert data == [
+        {
+            "job_id": job["id"],
+            "kind": "batch_score",
+            "state": "succeeded",
+            "progress": {"done": 7, "total": 7, "row_errors": 3},
+        }
+    ]
 
 
 async def test_json_submission_and_csv_download(

@@ -12,9 +12,14 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import select
 
 from assay.core.errors import NotFound
 from assay.core.principal import platform_in
+from assay.core.tenancy import across_tenants, scoped
+from assay.events.models import Event
+from assay.jobs.execution import JobRunner
+from assay.jobs.models import JobChunk
 from assay.jobs.service import JobService
 from assay.registry.errors import ModelUnavailable
 from tests.jobs.support import csv_of, result_rows, sse_events, submit_csv, wait_for
@@ -43,6 +48,12 @@ async def _submitted(client: httpx.AsyncClient, token: str, rows: int = 7) -> st
     return str(answer.json()["id"])
 
 
+async def _published(app: FastAPI, event_type: str) -> list[dict[str, Any]]:
+    async with app.state.database.sessionmaker() as db:
+        statement = across_tenants(select(Event).where(Event.type == event_type), "test")
+        return [event.data for event in (await db.execute(statement)).scalars()]
+
+
 class Gate:
     """Lets the first `free` scoring calls through; the others wait until opened."""
 
@@ -61,7 +72,7 @@ class Gate:
 
 
 async def test_a_queued_job_is_cancelled_at_once(
-    client: httpx.AsyncClient, owner_token: str, monkeypatch: pytest.MonkeyPatch
+    client: httpx.AsyncClient, owner_token: str, app: FastAPI, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     await register_rules_model(client, owner_token)
     _hold_messages(monkeypatch)
@@ -73,6 +84,8 @@ async def test_a_queued_job_is_cancelled_at_once(
     assert answer.json()["state"] == "cancelled"
     assert answer.json()["partial"] is True
     assert await result_rows(client, owner_token, job_id) == []
+    [event] = await _published(app, "job.cancelled")
+    assert (event["job_id"], event["state"]) == (job_id, "cancelled")
 
 
 async def test_a_running_job_stops_at_its_next_checkpoint_and_keeps_what_it_scored(
@@ -156,6 +169,11 @@ async def test_a_job_fails_after_its_last_attempt_and_at_once_when_the_model_is_
     monkeypatch.setattr(app.state.predictions, "load", gone)
     job = await wait_for(client, owner_token, await _submitted(client, owner_token, rows=3))
     assert (job["state"], job["attempts"], job["error"]) == ("failed", 0, "No such model.")
+    failed = await _published(app, "job.failed")
+    assert sorted(e["error"] for e in failed) == [
+        "No such model.",
+        "gave up after repeated transient failures",
+    ]
 
 
 async def test_events_report_progress_and_the_end_and_resume_after_the_last_id(
@@ -286,3 +304,56 @@ async def test_a_viewer_may_not_submit_or_read_jobs(
     viewer = (await login(client, await make_member(role="viewer")))["access_token"]
     assert (await submit_csv(client, viewer, _rows(1))).status_code == 403
     assert (await client.get("/v1/jobs", headers=auth(viewer))).status_code == 403
+
+
+async def test_a_chunk_whose_holder_died_is_taken_over_from_its_checkpoint_after_the_lease(
+    client: httpx.AsyncClient,
+    owner: Member,
+    owner_token: str,
+    app: FastAPI,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    await register_rules_model(client, owner_token)
+    _hold_messages(monkeypatch)
+    monkeypatch.setattr(app.state.settings, "jobs_lease_seconds", 0.2)
+    jobs: JobService = app.state.jobs
+    job_id = uuid.UUID(await _submitted(client, owner_token, rows=8))
+    assert owner.org_id is not None
+    # The first holder scores one checkpoint of its chunk, then dies (its task is
+    # cancelled while it waits at the gate): its lease is left behind.
+    gate = Gate(app, monkeypatch, free=1)
+    holder = asyncio.create_task(jobs.runner.run(job_id, owner.org_id))
+    for _ in range(3000):
+        if gate.calls > 1:
+            break
+        await asyncio.sleep(0.01)
+    holder.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await holder
+    gate.opened.set()
+    successor = JobRunner(
+        jobs.settings, jobs.sessionmaker, jobs.store, jobs.predictions, jobs.runner.announce
+    )
+
+    # Until the lease expires the successor takes only the other chunk; then, sent
+    # again (the sweeper's part), it takes the dead holder's chunk from its checkpoint.
+    await successor.run(job_id, owner.org_id)
+    for _ in range(3000):
+        job = await wait_for(client, owner_token, str(job_id), {"running", "succeeded"})
+        if job["state"] == "succeeded":
+            break
+        await jobs.sweep()
+        await successor.run(job_id, owner.org_id)
+        await asyncio.sleep(0.01)
+    job = await wait_for(client, owner_token, str(job_id))
+    assert job["state"] == "succeeded"
+    rows = await result_rows(client, owner_token, str(job_id))
+    assert [r["row"] for r in rows] == list(range(8))
+    async with app.state.database.sessionmaker() as db:
+        chunks = (
+            await db.execute(
+                scoped(platform_in(owner.org_id), JobChunk).where(JobChunk.job_id == job_id)
+            )
+        ).scalars()
+        attempts = sorted(chunk.attempts for chunk in chunks)
+    assert attempts == [1, 2]

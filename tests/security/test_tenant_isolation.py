@@ -93,7 +93,14 @@ async def _populate(client: httpx.AsyncClient, token: str) -> dict[str, str]:
     model_name = f"model-{uuid.uuid4().hex[:8]}"
     registered = await register_rules_model(client, token, name=model_name)
     assert registered.status_code == 201, registered.text
+    job = await client.post(
+        "/v1/jobs",
+        json={"kind": "batch_score", "params": {"model": model_name, "records": [{"amount": 1}]}},
+        headers=bearer(token),
+    )
+    assert job.status_code == 202, job.text
     return {
+        "job_id": job.json()["id"],
         "key_id": key.json()["id"],
         "session_id": sessions.json()[0]["id"],
         "user_id": members.json()[0]["user_id"],

@@ -49,15 +49,15 @@ class SecurityAction(StrEnum):
     LOGIN_SSO = "login.sso"
     LOGOUT = "logout"
     MFA_VERIFY = "mfa.verify"
-    REFRESH_TOKEN_REUSE = "refresh_token.reuse"
+    REFRESH_TOKEN_REUSE = "refresh_token.reuse"  # nosec B105
     SESSION_ENDED = "session.ended"
     ORG_SWITCHED = "org.switched"
     REAUTHENTICATION = "reauthentication"
     # credentials
-    PASSWORD_CHANGE = "password.change"
-    PASSWORD_CHANGED = "password.changed"
-    PASSWORD_RESET = "password.reset"
-    PASSWORD_RESET_REQUESTED = "password.reset_requested"
+    PASSWORD_CHANGE = "password.change"  # nosec B105
+    PASSWORD_CHANGED = "password.changed"  # nosec B105
+    PASSWORD_RESET = "password.reset"  # nosec B105
+    PASSWORD_RESET_REQUESTED = "password.reset_requested"  # nosec B105
     MFA_ENROLLED = "mfa.enrolled"
     MFA_DISABLED = "mfa.disabled"
     MFA_BACKUP_CODES_REGENERATED = "mfa.backup_codes_regenerated"

@@ -41,7 +41,7 @@ GUARDS: Final[dict[Permission, str]] = {
     Permission.PREDICT: "score records (native predict, Open Inference Protocol infer)",
     Permission.PREDICTIONS_READ: "read prediction records",
     Permission.JOBS_READ: "list and read jobs, follow their progress, download their results",
-    Permission.JOBS_WRITE: "submit jobs (batch scoring also needs `predict`) and cancel them",
+    Permission.JOBS_WRITE: "submit jobs (batch scoring with any model) and cancel them",
     Permission.MEMBERS_READ: "read the organisation, its members and roles",
     Permission.MEMBERS_MANAGE: "invite, remove and unlock members; change their roles",
     Permission.KEYS_MANAGE: "create and revoke API keys; trust and revoke publisher keys",

@@ -18,7 +18,7 @@ from assay.core.permissions import ALL_PERMISSIONS
 PrincipalKind = Literal["user", "api_key", "platform", "scraper"]
 FULL_SCOPE = "full"
 MFA_ENROLMENT_SCOPE = "mfa_enrolment"
-PASSWORD_CHANGE_SCOPE = "password_change"  # noqa: S105 - a scope name
+PASSWORD_CHANGE_SCOPE = "password_change"  # noqa: S105 - a scope name  # nosec B105
 # The operator's metrics scraper: reads GET /metrics and nothing else.
 METRICS_SCOPE = "metrics"
 

@@ -92,7 +92,7 @@ def _load_yaml(text: str) -> Any:
             nodes += 1
             if nodes > MAX_DOCUMENT_NODES:
                 raise _too_many()
-        return yaml.load(text, Loader=_SafeLoader)  # noqa: S506 - the safe loader, checked above
+        return yaml.load(text, Loader=_SafeLoader)  # noqa: S506 - the safe loader, checked above  # nosec B506
     except yaml.YAMLError as exc:
         raise DocumentRefused("unparsable", f"not valid YAML or JSON: {exc}"[:300]) from None
 

@@ -147,13 +147,29 @@ class JobRunner:
         # Set when the process is asked to stop: the current chunk stops at its next
         # checkpoint and is released for another worker.
         self.stopping = asyncio.Event()
+        self._active = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    async def wait_idle(self) -> None:
+        """Wait until no job is being worked on in this process."""
+        await self._idle.wait()
 
     def _lease_until(self) -> Any:
         return utcnow() + timedelta(seconds=self.settings.jobs_lease_seconds)
 
     async def run(self, job_id: uuid.UUID, org_id: uuid.UUID) -> None:
         """Work on the job's chunks until none is left to take, then settle the job."""
-        scope = OrganisationScope(org_id)
+        self._active += 1
+        self._idle.clear()
+        try:
+            await self._run(job_id, OrganisationScope(org_id))
+        finally:
+            self._active -= 1
+            if self._active == 0:
+                self._idle.set()
+
+    async def _run(self, job_id: uuid.UUID, scope: OrganisationScope) -> None:
         while not self.stopping.is_set():
             claim = await self._claim(scope, job_id)
             if claim is None:
@@ -233,6 +249,13 @@ class JobRunner:
                 await db.refresh(job)
                 db.expunge(chunk)
                 db.expunge(job)
+                log.info(
+                    "job_chunk_taken",
+                    job_id=str(job_id),
+                    chunk=chunk.number,
+                    checkpoint=chunk.checkpoint,
+                    worker=self.identity,
+                )
                 return Claim(job, chunk)
         return None
 

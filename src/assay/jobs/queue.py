@@ -73,7 +73,11 @@ def create_broker(settings: Settings) -> AsyncBroker:
         # Imported here: the jobs-redis extra is optional (broker_problems reports it).
         from taskiq_redis import ListQueueBroker  # noqa: PLC0415 - see the comment above
 
-        broker = ListQueueBroker(url, queue_name=settings.jobs_queue)
+        # BRPOP waits as long as the queue is empty: no read timeout (redis-py's default
+        # would end every idle wait with an error); keepalive notices a dead server.
+        broker = ListQueueBroker(
+            url, queue_name=settings.jobs_queue, socket_timeout=None, socket_keepalive=True
+        )
     else:
         # Imported here: the jobs-rabbitmq extra is optional (broker_problems reports it).
         from taskiq_aio_pika import AioPikaBroker, Queue  # noqa: PLC0415 - see the comment above

@@ -14,8 +14,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import iterate_in_threadpool
 
 from assay.core.db import DbSession
-from assay.core.errors import Forbidden, UnsupportedMediaType, ValidationFailed
-from assay.core.permissions import Permission
+from assay.core.errors import UnsupportedMediaType, ValidationFailed
 from assay.core.principal import OrgPrincipal
 from assay.core.schemas import AwareIsoDatetime
 from assay.http.body_limit import AcceptsUpload
@@ -26,6 +25,7 @@ from assay.jobs.schemas import (
     JobCreate,
     JobKind,
     JobPage,
+    JobStateName,
     JobView,
     ResultFormat,
 )
@@ -34,12 +34,32 @@ from assay.jobs.store import InputFormat
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
+
+def _inlined(schema: dict[str, Any]) -> dict[str, Any]:
+    """A JSON schema with its `$defs` references replaced by the definitions (the OpenAPI
+    document's components do not hold them)."""
+    definitions = schema.pop("$defs", {})
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            reference = node.get("$ref", "")
+            if reference.startswith("#/$defs/"):
+                return walk(definitions[reference.removeprefix("#/$defs/")])
+            return {key: walk(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [walk(item) for item in node]
+        return node
+
+    inlined: dict[str, Any] = walk(schema)
+    return inlined
+
+
 _MEDIA_TYPES: dict[str, str] = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson"}
 _SUBMIT_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,
         "content": {
-            "application/json": {"schema": JobCreate.model_json_schema()},
+            "application/json": {"schema": _inlined(JobCreate.model_json_schema())},
             "multipart/form-data": {
                 "schema": {
                     "type": "object",
@@ -73,8 +93,6 @@ async def submit_job(
     jobs: Jobs,
     _upload: AcceptsUpload,
 ) -> JobView:
-    if not principal.can(Permission.PREDICT):
-        raise Forbidden("Batch scoring needs the predict permission too.")
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("multipart/form-data"):
         return JobView.of(await _submit_upload(request, principal, db, jobs))
@@ -144,9 +162,7 @@ async def list_jobs(
     db: DbSession,
     jobs: Jobs,
     kind: JobKind | None = None,
-    state: Annotated[
-        str | None, Query(pattern="^(queued|running|succeeded|failed|cancelled)$")
-    ] = None,
+    state: JobStateName | None = None,
     since: Annotated[
         AwareIsoDatetime | None, Query(description="Inclusive; RFC 3339 with a UTC offset.")
     ] = None,

@@ -12,6 +12,7 @@ from assay.core.schemas import StrictRequest
 from assay.jobs.models import Job
 
 JobKind = Literal["batch_score"]
+JobStateName = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 ResultFormat = Literal["csv", "jsonl"]
 
 

@@ -33,6 +33,7 @@ from assay.core.errors import ValidationFailed
 from assay.core.logging import get_logger
 from assay.core.principal import OrgPrincipal
 from assay.core.tenancy import OrganisationScope, across_tenants, scope_statement, scoped
+from assay.events import service as events
 from assay.jobs.errors import JobNotFinished, JobNotFound, TooManyJobs
 from assay.jobs.execution import JobRunner
 from assay.jobs.models import (
@@ -73,8 +74,8 @@ class JobEvent:
 
 
 async def _announce(db: AsyncSession, job: Job) -> None:
-    """Tell the organisation a job ended (`job.succeeded`, `job.failed`, `job.cancelled`),
-    in the transaction that ended it."""
+    """Publish `job.succeeded`, `job.failed` or `job.cancelled` in the transaction that
+    ended the job (webhooks deliver it once that commits)."""
     data: dict[str, Any] = {
         "job_id": str(job.id),
         "kind": job.kind,
@@ -83,7 +84,8 @@ async def _announce(db: AsyncSession, job: Job) -> None:
     }
     if job.error is not None:
         data["error"] = job.error
-    log.info("job_event", type=f"job.{job.state}", org_id=str(job.org_id), data=data)
+    await events.publish(db, org_id=job.org_id, type=f"job.{job.state}", data=data)
+    log.info("job_ended", job_id=str(job.id), state=job.state, org_id=str(job.org_id))
 
 
 class JobService:

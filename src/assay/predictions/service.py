@@ -23,6 +23,7 @@ from assay.core.single_flight import SingleFlight
 from assay.engine.results import PredictionResult, RowError
 from assay.engine.scorer import Scorer
 from assay.predictions.batcher import MicroBatcher
+from assay.predictions.metrics import ModelSeries
 from assay.predictions.models import PredictionRecord
 from assay.predictions.records import (
     PredictionRecorder,
@@ -87,6 +88,7 @@ class PredictService:
         # reach other processes within model_resolution_cache_seconds.
         self._resolutions: dict[tuple[Any, ...], tuple[float, Resolved]] = {}
         self._resolving: SingleFlight[Resolved] = SingleFlight()
+        self.series = ModelSeries(settings.metrics_model_series_limit)
 
     def start(self) -> None:
         """At every lifespan start: the recorder's flush loop."""
@@ -132,7 +134,14 @@ class PredictService:
     async def load(self, principal: OrgPrincipal, name: str, ref: VersionRef) -> Served:
         """Resolve `ref` inside the principal's organisation and load that version."""
         resolved = await self.resolve(principal, name, ref)
-        loaded = await self.cache.get(resolved.version, resolved.model.name)
+        try:
+            loaded = await self.cache.get(resolved.version, resolved.model.name)
+        except Exception:
+            model, version = resolved.model.name, resolved.version.version
+            self.series.observe(
+                model, version, outcome="unavailable", seconds=0.0, records=0, invalid=0
+            )
+            raise
         return Served(resolved.model, resolved.version, loaded.scorer)
 
     async def predict(
@@ -231,11 +240,27 @@ class PredictService:
         explain: bool,
         request_id: str | None,
     ) -> PredictOutcome:
+        model, version = served.model.name, served.version.version
         started = time.perf_counter()
-        results = await self._score(served.scorer, records, explain)
-        latency_ms = (time.perf_counter() - started) * 1000
-        if strict and any(isinstance(r, RowError) for r in results):
-            failing = [r for r in results if isinstance(r, RowError)]
+        try:
+            results = await self._score(served.scorer, records, explain)
+        except Exception:
+            self.series.observe(
+                model, version, outcome="error", seconds=0.0, records=len(records), invalid=0
+            )
+            raise
+        seconds = time.perf_counter() - started
+        latency_ms = seconds * 1000
+        failing = [r for r in results if isinstance(r, RowError)]
+        self.series.observe(
+            model,
+            version,
+            outcome="invalid" if strict and failing else "ok",
+            seconds=seconds,
+            records=len(records),
+            invalid=len(failing),
+        )
+        if strict and failing:
             raise ValidationFailed(
                 f"{len(failing)} of {len(records)} records are invalid; nothing was scored.",
                 errors=[

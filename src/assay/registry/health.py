@@ -33,6 +33,7 @@ from assay.core.tenancy import OrganisationScope, scope_statement, scoped
 from assay.engine.errors import ArtifactIntegrityError, UntrustedArtifact
 from assay.engine.formats import ArtifactFormat
 from assay.engine.integrity import TrustedPublisherKey, verify_signature
+from assay.events import service as events
 from assay.registry.artifact_store import ArtifactStore
 from assay.registry.models import ModelVersion, PublisherKey, RegisteredModel
 
@@ -164,6 +165,22 @@ def _event(
     )
 
 
+async def _announce_unhealthy(
+    db: AsyncSession, version: ModelVersion, model: str, reason: str
+) -> None:
+    await events.publish(
+        db,
+        org_id=version.org_id,
+        type="model.unhealthy",
+        data={
+            "model": model,
+            "version": version.version,
+            "version_id": str(version.id),
+            "reason": reason,
+        },
+    )
+
+
 async def mark_unhealthy(
     db: AsyncSession,
     meta: RequestMeta,
@@ -188,6 +205,7 @@ async def mark_unhealthy(
         model=model,
         details={"reason": reason, **(details or {})},
     )
+    await _announce_unhealthy(db, version, model, reason)
     changed = [Changed(version.id, version.org_id, model)]
     ensembles: list[tuple[ModelVersion, str]] | None = None
     pending = [(model, version.version)]
@@ -209,6 +227,7 @@ async def mark_unhealthy(
                 model=ensemble_name,
                 details={"reason": because},
             )
+            await _announce_unhealthy(db, ensemble, ensemble_name, because)
             changed.append(Changed(ensemble.id, ensemble.org_id, ensemble_name))
             pending.append((ensemble_name, ensemble.version))
     return changed

@@ -26,6 +26,7 @@ from assay.core.errors import Conflict, NotFound
 from assay.core.logging import get_logger
 from assay.core.principal import OrgPrincipal
 from assay.engine.pack import load_pack
+from assay.events import service as events
 from assay.registry import manifest as manifests
 from assay.registry import repository
 from assay.registry.artifact_store import ArtifactStore, FilesystemArtifactStore
@@ -303,6 +304,12 @@ class ModelRegistry:
             target_kind="model",
             target_id=model.id,
             details={"model": model.name, "alias": alias, "before": before, "after": number},
+        )
+        await events.publish(
+            db,
+            org_id=principal.org_id,
+            type="model.alias_moved",
+            data={"model": model.name, "alias": alias, "before": before, "after": number},
         )
         self._changes.model_changed(db, principal.org_id, model.name)
         return current

@@ -26,6 +26,7 @@ from assay.engine.errors import (
     InvalidModelDefinition,
     UntrustedArtifact,
 )
+from assay.events import service as events
 from assay.registry import manifest as manifests
 from assay.registry import repository
 from assay.registry.artifact_store import ArtifactStore
@@ -159,6 +160,17 @@ class Versions:
                 "version": number,
                 "digest": prepared.artifact_digest,
                 "signed_by": prepared.signer_fingerprint,
+            },
+        )
+        await events.publish(
+            db,
+            org_id=principal.org_id,
+            type="model.version_created",
+            data={
+                "model": model.name,
+                "version": number,
+                "version_id": str(version.id),
+                "digest": prepared.artifact_digest,
             },
         )
         return version

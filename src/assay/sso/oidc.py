@@ -234,7 +234,7 @@ class OidcClient:
         }
         headers = {"accept": "application/json"}
         secret = provider.client_secret.get_secret_value()
-        if provider.token_endpoint_auth_method == "client_secret_post":  # noqa: S105 - a method name
+        if provider.token_endpoint_auth_method == "client_secret_post":  # noqa: S105 - a method name  # nosec B105
             form |= {"client_id": provider.client_id, "client_secret": secret}
         else:
             # RFC 6749 section 2.3.1: both parts are form-encoded before Basic encoding.

@@ -4,7 +4,7 @@ Jobs (kind, state, progress, who submitted them, where their input and result li
 and the chunks their rows are split into, each with a lease and a checkpoint.
 
 Revision ID: 20261207_1300
-Revises: 20261207_1100
+Revises: 20261207_1200
 Create Date: 2026-12-07 13:00:00+00:00
 """
 
@@ -16,7 +16,7 @@ from alembic import op
 import assay.core.db_types
 
 revision: str = "20261207_1300"
-down_revision: str | None = "20261207_1100"
+down_revision: str | None = "20261207_1200"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
