@@ -18,11 +18,14 @@ SEMGREP := SEMGREP_ENABLE_VERSION_CHECK=0 $(SCAN)/semgrep scan --metrics=off --d
 help: ## List every task
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-12s %s\n", $$1, $$2}'
 
-install: $(VENV)/.installed ## Create .venv and install Assay with its development tools (from the lock)
+install: $(VENV)/.installed ## Create .venv and install Assay, its development tools and the Python client (from the lock)
 
-$(VENV)/.installed: pyproject.toml requirements.lock
+# The client (clients/python, its own distribution) is installed too: tests/clients runs
+# it against a live Assay. Built with the hatchling the line before installed (no download).
+$(VENV)/.installed: pyproject.toml requirements.lock clients/python/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --constraint requirements.lock --editable '.[dev]'
+	$(BIN)/pip install --quiet --constraint requirements.lock --no-build-isolation --editable 'clients/python[webhooks]'
 	touch $@
 
 run: install ## Install and start Assay on http://127.0.0.1:8000 (SQLite, in-process cache)
@@ -35,8 +38,8 @@ smoke: ## Build the wheel, pip install it WITHOUT the lock in a fresh venv, serv
 	$(PYTHON) scripts/wheel_smoke.py $(SMOKE_ARGS)
 
 lint: install scan ## ruff, the import contracts (pyproject.toml), and the security scanners
-	$(BIN)/ruff check src tests scripts examples bench
-	$(BIN)/ruff format --check src tests scripts examples bench
+	$(BIN)/ruff check src tests scripts examples bench clients/python/src
+	$(BIN)/ruff format --check src tests scripts examples bench clients/python/src
 	PYTHONPATH=. $(BIN)/lint-imports
 
 $(SCAN_VENV)/.installed: tools/scan-requirements.txt
@@ -44,10 +47,10 @@ $(SCAN_VENV)/.installed: tools/scan-requirements.txt
 	$(SCAN)/pip install --quiet --requirement tools/scan-requirements.txt
 	touch $@
 
-scan: $(SCAN_VENV)/.installed ## bandit, and semgrep with our rules (.semgrep/): their own cases first
-	$(SCAN)/bandit --quiet --configfile pyproject.toml --recursive src
+scan: $(SCAN_VENV)/.installed ## bandit, and semgrep with our rules (.semgrep/): their own cases first; the server and the client
+	$(SCAN)/bandit --quiet --configfile pyproject.toml --recursive src clients/python/src
 	$(SEMGREP) --test --config .semgrep/assay.yml .semgrep/assay.py
-	$(SEMGREP) --quiet --error --config .semgrep/assay.yml src
+	$(SEMGREP) --quiet --error --config .semgrep/assay.yml src clients/python/src
 
 sbom: $(SCAN_VENV)/.installed ## CycloneDX SBOM of the locked dependencies, into dist/
 	mkdir -p dist
@@ -60,11 +63,12 @@ audit: $(SCAN_VENV)/.installed ## Known-vulnerability audit (needs the advisory 
 	@if [ -f frontend/package-lock.json ]; then cd frontend && npm audit --audit-level=low; fi
 
 format: install ## Apply ruff fixes and formatting
-	$(BIN)/ruff check --fix src tests scripts examples bench
-	$(BIN)/ruff format src tests scripts examples bench
+	$(BIN)/ruff check --fix src tests scripts examples bench clients/python/src
+	$(BIN)/ruff format src tests scripts examples bench clients/python/src
 
-typecheck: install ## mypy --strict on src/
+typecheck: install ## mypy --strict on src/ and on the client (clients/python/src, as Python 3.10)
 	$(BIN)/mypy
+	$(BIN)/mypy --config-file clients/python/pyproject.toml clients/python/src
 
 check: lint typecheck smoke sbom deploy-check test ## Exactly what CI runs: lint, types, the wheel smoke, the SBOM, deploy/ checks, the test suite
 
