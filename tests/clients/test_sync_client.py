@@ -260,13 +260,6 @@ def test_the_transport_is_injectable(live: LiveServer, tenant: Tenant) -> None:
     assert seen == ["GET /v1/models"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ValidationFailed,
-    reason="server (jobs): the multipart form's explain and version reach the strict "
-    "BatchScoreParams as strings and are refused (form.explain: valid boolean); remove "
-    "this mark when the upload route coerces its form fields",
-)
 def test_submit_batch_sends_explain_and_version_as_form_fields(
     live: LiveServer, tenant: Tenant
 ) -> None:

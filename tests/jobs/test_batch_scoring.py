@@ -132,3 +132,22 @@ async def test_unusable_inputs_are_refused_with_a_reason(
     answer = await submit_csv(client, owner_token, body)
     assert answer.status_code == status, answer.text
     assert answer.json()["errors"][0]["code"] == code
+
+
+async def test_an_upload_form_names_its_version_and_explain_as_text(
+    client: httpx.AsyncClient, owner_token: str
+) -> None:
+    await register_rules_model(client, owner_token)
+    body = csv_of(ROWS[:2], ["amount", "country"])
+    accepted = await submit_csv(client, owner_token, body, version="1", explain="true")
+    assert accepted.status_code == 202, accepted.text
+    job = await wait_for(client, owner_token, accepted.json()["id"])
+    assert job["state"] == "succeeded"
+    assert (job["params"]["version"], job["params"]["explain"]) == (1, True)
+
+    not_a_number = await submit_csv(client, owner_token, body, version="first")
+    assert not_a_number.status_code == 422
+    assert [e["field"] for e in not_a_number.json()["errors"]] == ["form.version"]
+    smuggled = await submit_csv(client, owner_token, body, records='[{"amount": 1}]')
+    assert smuggled.status_code == 422
+    assert smuggled.json()["errors"][0]["field"] == "records"

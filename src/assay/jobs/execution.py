@@ -192,11 +192,21 @@ class JobRunner:
 
     # --- taking a chunk -----------------------------------------------------------------
 
+    @staticmethod
+    async def _lock_job(
+        db: AsyncSession, scope: OrganisationScope, job_id: uuid.UUID
+    ) -> Job | None:
+        """Lock the job's row. Every transaction that writes a job's chunks takes this lock
+        first, and a cancel writes the job before its chunks: one order, so no deadlock
+        (taking a chunk, then the job, deadlocked against a cancel on PostgreSQL)."""
+        job: Job | None = (
+            await db.execute(scoped(scope, Job).where(Job.id == job_id).with_for_update())
+        ).scalar_one_or_none()
+        return job
+
     async def _claim(self, scope: OrganisationScope, job_id: uuid.UUID) -> Claim | None:
         async with self.sessionmaker() as db, db.begin():
-            job = (
-                await db.execute(scoped(scope, Job).where(Job.id == job_id))
-            ).scalar_one_or_none()
+            job = await self._lock_job(db, scope, job_id)
             if job is None or job.state not in ACTIVE_STATES or job.cancel_requested:
                 return None
             now = utcnow()
@@ -373,6 +383,7 @@ class JobRunner:
         finished = checkpoint + count >= chunk.row_count or last
         now = utcnow()
         async with self.sessionmaker() as db, db.begin():
+            await self._lock_job(db, scope, job.id)
             moved = await db.execute(
                 scope_statement(
                     scope,
@@ -464,6 +475,7 @@ class JobRunner:
 
     async def _fail(self, scope: OrganisationScope, job_id: uuid.UUID, reason: str) -> None:
         async with self.sessionmaker() as db, db.begin():
+            await self._lock_job(db, scope, job_id)
             await self._cancel_chunks(db, scope, job_id, pending_only=False)
             await self._finish(db, scope, job_id, JobState.FAILED, error=reason)
 
@@ -472,9 +484,7 @@ class JobRunner:
     async def settle(self, scope: OrganisationScope, job_id: uuid.UUID) -> None:
         """End the job when no chunk is left to run: succeeded, or cancelled when asked."""
         async with self.sessionmaker() as db, db.begin():
-            job = (
-                await db.execute(scoped(scope, Job).where(Job.id == job_id))
-            ).scalar_one_or_none()
+            job = await self._lock_job(db, scope, job_id)
             if job is None or job.state not in ACTIVE_STATES:
                 return
             if job.cancel_requested:
@@ -541,6 +551,15 @@ class JobRunner:
             )
         )
         if ended.rowcount == 1:  # type: ignore[attr-defined]
-            job = (await db.execute(scoped(scope, Job).where(Job.id == job_id))).scalar_one()
+            # Read again, not from the session: the row this transaction read first may
+            # predate another worker's last checkpoint (SQLite takes no snapshot for a
+            # SELECT), and the event must carry the final progress.
+            job = (
+                await db.execute(
+                    scoped(scope, Job)
+                    .where(Job.id == job_id)
+                    .execution_options(populate_existing=True)
+                )
+            ).scalar_one()
             await self.announce(db, job)
             log.info("job_finished", job_id=str(job_id), state=state.value, done=job.done)

@@ -120,8 +120,15 @@ async def _submit_upload(
         fields = {
             k: v for k, v in form.items() if k not in ("file", "format") and isinstance(v, str)
         }
+        if "records" in fields:
+            raise ValidationFailed(
+                "An upload brings its records in the file, not in a form field.",
+                errors=[{"field": "records", "code": "extra_forbidden", "message": "not allowed"}],
+            )
         try:
-            params = BatchScoreParams.model_validate(fields)
+            # Form fields are text by nature: "2" is the version 2 and "true" is true,
+            # which the strict JSON body would refuse. Everything else is checked as strictly.
+            params = BatchScoreParams.model_validate(fields, strict=False)
         except ValidationError as exc:
             raise _invalid(exc, "form") from None
         fmt = _input_format(form.get("format"), upload.filename, upload.content_type)

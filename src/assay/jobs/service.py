@@ -420,7 +420,8 @@ class JobService:
                     )
                 )
             ).all()
-            found = {(row[0], row[1]) for row in [*expired, *idle]}
+            # In one order in every process, so two sweepers never wait on each other.
+            found = sorted({(row[0], row[1]) for row in [*expired, *idle]})
             for job_id, org_id in found:
                 await db.execute(
                     scope_statement(
