@@ -574,6 +574,52 @@ class Settings(BaseSettings):
                 raise ValueError(msg)
         return value
 
+    # --- outbound requests and webhooks ---------------------------------------------
+    outbound_allowed_networks: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Networks (CIDR) outbound requests (webhooks, identity providers) may "
+        "reach although they are loopback, private, link-local or otherwise not public, "
+        "e.g. 10.20.0.0/16 for receivers inside the company network. Empty: public only.",
+    )
+    outbound_connect_timeout_seconds: float = Field(
+        5.0, gt=0, le=60, description="Timeout for connecting to an outbound destination."
+    )
+    outbound_timeout_seconds: float = Field(
+        15.0,
+        gt=0,
+        le=120,
+        description="Longest an outbound request may take in all, from connect to last byte.",
+    )
+    outbound_max_response_bytes: int = Field(
+        65_536,
+        ge=1024,
+        le=16_777_216,
+        description="Most bytes of an outbound response body that are read; the rest is dropped.",
+    )
+
+    @field_validator("outbound_allowed_networks", mode="before")
+    @classmethod
+    def _split_outbound_networks(cls, value: object) -> object:
+        if isinstance(value, str):
+            if value.strip().startswith("["):
+                return json.loads(value)
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("outbound_allowed_networks")
+    @classmethod
+    def _check_outbound_networks(cls, value: list[str]) -> list[str]:
+        invalid = []
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry.strip(), strict=False)
+            except ValueError:
+                invalid.append(entry)
+        if invalid:
+            msg = f"not a CIDR network: {', '.join(invalid)}"
+            raise ValueError(msg)
+        return value
+
     # --- mail ------------------------------------------------------------------------
     smtp_host: str | None = Field(
         None,
