@@ -277,6 +277,9 @@ def settings_factory(tmp_path: Path) -> Callable[..., Settings]:
             # themselves are tested in tests/security/test_rate_limits.py.
             "rate_limit_auth_per_address": "100000/minute",
             "rate_limit_auth_per_account": "100000/minute",
+            # Webhook tests run the dispatcher's steps themselves, with their own clock;
+            # tests/webhooks/test_dispatcher_loop.py runs the loop.
+            "webhook_dispatcher_enabled": False,
         }
         values.update(overrides)
         return Settings(**values)

@@ -597,6 +597,81 @@ class Settings(BaseSettings):
         description="Most bytes of an outbound response body that are read; the rest is dropped.",
     )
 
+    webhook_dispatcher_enabled: bool = Field(
+        True,
+        description="Run the webhook dispatcher (fan-out and delivery loop) in this process. "
+        "Turn it off where a job engine schedules the same steps instead.",
+    )
+    webhook_poll_interval_seconds: float = Field(
+        5.0,
+        gt=0,
+        le=3600,
+        description="How often the dispatcher looks for new events and due deliveries when "
+        "nothing in this process woke it (events from other processes, retries).",
+    )
+    webhook_retry_schedule_seconds: Annotated[list[float], NoDecode] = Field(
+        default_factory=lambda: [5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0],
+        min_length=1,
+        max_length=20,
+        description="Delays before each retry of a failed delivery (the Standard Webhooks "
+        "schedule: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h); after the last one it is dead.",
+    )
+    webhook_disable_after_failures: int = Field(
+        50,
+        ge=1,
+        le=10_000,
+        description="Consecutive failed attempts (across deliveries) after which an endpoint "
+        "is disabled; a 410 Gone disables it at once.",
+    )
+    webhook_secret_grace_seconds: int = Field(
+        86_400,
+        ge=0,
+        le=30 * 86_400,
+        description="After a secret rotation, how long the previous secret still signs "
+        "(both signatures are sent), so receivers can switch without losing messages.",
+    )
+    webhook_lease_seconds: float = Field(
+        120.0,
+        gt=0,
+        le=3600,
+        description="How long a dispatcher holds a delivery it is sending; another takes "
+        "it over after that (a crashed process). Keep above outbound_timeout_seconds.",
+    )
+    webhook_batch_size: int = Field(
+        50, ge=1, le=1000, description="Events fanned out, or deliveries claimed, per step."
+    )
+    webhook_concurrency: int = Field(
+        8, ge=1, le=256, description="Deliveries one dispatcher sends at the same time."
+    )
+    webhook_max_retry_after_seconds: int = Field(
+        86_400,
+        ge=1,
+        description="Longest Retry-After (from a 429 or 503 answer) a delivery waits for.",
+    )
+    webhook_response_excerpt_bytes: int = Field(
+        1024,
+        ge=0,
+        le=16_384,
+        description="How much of a receiver's answer the delivery log keeps (sanitised).",
+    )
+
+    @field_validator("webhook_retry_schedule_seconds", mode="before")
+    @classmethod
+    def _split_retry_schedule(cls, value: object) -> object:
+        if isinstance(value, str):
+            if value.strip().startswith("["):
+                return json.loads(value)
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("webhook_retry_schedule_seconds")
+    @classmethod
+    def _check_retry_schedule(cls, value: list[float]) -> list[float]:
+        if any(delay < 0 or delay > 7 * 86_400 for delay in value):
+            msg = "each retry delay is between 0 and 604800 seconds"
+            raise ValueError(msg)
+        return value
+
     @field_validator("outbound_allowed_networks", mode="before")
     @classmethod
     def _split_outbound_networks(cls, value: object) -> object:

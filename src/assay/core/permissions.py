@@ -30,6 +30,8 @@ class Permission(StrEnum):
     SESSIONS_MANAGE = "sessions:manage"
     ORG_MANAGE = "org:manage"
     SYSTEM_READ = "system:read"
+    WEBHOOKS_READ = "webhooks:read"
+    WEBHOOKS_MANAGE = "webhooks:manage"
 
 
 # What each permission guards; docs/security.md shows this with the role table.
@@ -45,14 +47,18 @@ GUARDS: Final[dict[Permission, str]] = {
     Permission.SESSIONS_MANAGE: "list and end the sessions of the organisation's members",
     Permission.ORG_MANAGE: "change the organisation's name, MFA and password policy",
     Permission.SYSTEM_READ: "system information and the organisation's own usage",
+    Permission.WEBHOOKS_READ: "list webhook endpoints, event types and the delivery log",
+    Permission.WEBHOOKS_MANAGE: "register, change, test and delete webhook endpoints; "
+    "rotate their secrets; re-send deliveries",
 }
 
 ALL_PERMISSIONS: Final[frozenset[str]] = frozenset(Permission)
 
 _VIEWER: frozenset[str] = frozenset({Permission.MODELS_READ, Permission.MEMBERS_READ})
 _ANALYST = _VIEWER | {Permission.PREDICT, Permission.PREDICTIONS_READ}
-_MAINTAINER = _ANALYST | {Permission.MODELS_WRITE}
+_MAINTAINER = _ANALYST | {Permission.MODELS_WRITE, Permission.WEBHOOKS_READ}
 _ADMIN = _MAINTAINER | {
+    Permission.WEBHOOKS_MANAGE,
     Permission.MEMBERS_MANAGE,
     Permission.KEYS_MANAGE,
     Permission.ROLES_MANAGE,
