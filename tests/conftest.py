@@ -21,7 +21,9 @@ from fastapi import FastAPI
 
 from assay.app import create_app
 from assay.core.logging import configure_logging, get_logger
+from assay.outbound.service import OutboundClient, OutboundPolicy
 from assay.settings import Settings
+from tests.support.outbound import LoopbackOnlyBackend, StubResolver
 from tests.support.rate_window import wait_for_steady_rate_window
 from tests.support.session_checks import (
     remember_tmp_path_factory,
@@ -295,6 +297,13 @@ def settings(settings_factory: Callable[..., Settings], database_url: str) -> Se
 @pytest.fixture
 async def app(settings: Settings) -> AsyncIterator[FastAPI]:
     application = create_app(settings)
+    # Webhook URLs resolve through a stub and connections dial loopback only, so no test
+    # (schemathesis included) looks a name up or sends a packet off this machine.
+    application.state.webhooks.outbound = OutboundClient(
+        OutboundPolicy.from_settings(settings),
+        resolver=StubResolver(),
+        network_backend=LoopbackOnlyBackend(),
+    )
     async with application.router.lifespan_context(application):
         yield application
 
