@@ -99,6 +99,16 @@ async def test_a_receiver_failing_twice_gets_the_event_on_the_third_attempt(
     [delivery] = await hooks.deliveries(created["id"])
     assert (delivery["state"], delivery["attempts"]) == ("succeeded", 3)
     assert len(receiver.requests) == 3
+    detail = await hooks.client.get(
+        f"/v1/webhooks/{created['id']}/deliveries/{delivery['id']}", headers=hooks.headers
+    )
+    log = detail.json()["attempts_log"]
+    assert [(a["outcome"], a["status_code"]) for a in log] == [
+        ("failed", 500),
+        ("failed", 500),
+        ("succeeded", 200),
+    ]
+    assert log[0]["response_excerpt"] == "boom"
     # Every attempt carries the same message id, signed anew each time.
     assert len({r.headers["webhook-id"] for r in receiver.requests}) == 1
     for request in receiver.requests:

@@ -202,6 +202,7 @@ async def test_another_organisation_gets_404_on_every_webhook_route(
         ("POST", f"{base}/rotate-secret", None),
         ("POST", f"{base}/test", None),
         ("GET", f"{base}/deliveries", None),
+        ("GET", f"{base}/deliveries/{delivery_id}", None),
         ("POST", f"{base}/deliveries/{delivery_id}/resend", None),
     ):
         answer = await client.request(method, path, headers=token, json=body)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, status
 
@@ -14,6 +14,8 @@ from assay.webhooks import service as webhooks
 from assay.webhooks.deps import CanManageWebhooks, CanReadWebhooks, Webhooks
 from assay.webhooks.models import DeliveryState
 from assay.webhooks.schemas import (
+    AttemptView,
+    DeliveryDetail,
     DeliveryPage,
     DeliveryView,
     EventTypeView,
@@ -25,6 +27,15 @@ from assay.webhooks.schemas import (
 )
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
+_URL_REFUSED: dict[int | str, dict[str, Any]] = {
+    422: {
+        "description": "An unknown event type (validation-failed), or a URL that may not be "
+        "called (webhook-destination-refused)"
+    }
+}
+_DISABLED: dict[int | str, dict[str, Any]] = {
+    409: {"description": "The endpoint is disabled, or the delivery is under way"}
+}
 
 
 def _view(endpoint: object) -> WebhookView:
@@ -52,6 +63,7 @@ async def list_webhooks(
     "",
     status_code=status.HTTP_201_CREATED,
     summary="Register a webhook endpoint (its signing secret is shown once)",
+    responses=_URL_REFUSED,
 )
 async def create_webhook(
     body: WebhookCreate,
@@ -81,7 +93,7 @@ async def get_webhook(
     return _view(await webhooks.get_endpoint(db, principal, webhook_id))
 
 
-@router.patch("/{webhook_id}", summary="Change a webhook endpoint")
+@router.patch("/{webhook_id}", summary="Change a webhook endpoint", responses=_URL_REFUSED)
 async def update_webhook(
     webhook_id: uuid.UUID,
     body: WebhookUpdate,
@@ -144,6 +156,7 @@ async def rotate_webhook_secret(
     "/{webhook_id}/test",
     status_code=status.HTTP_202_ACCEPTED,
     summary="Send a webhook.test message to this endpoint",
+    responses=_DISABLED,
 )
 async def send_webhook_test_message(
     webhook_id: uuid.UUID,
@@ -176,10 +189,26 @@ async def list_webhook_deliveries(
     )
 
 
+@router.get("/{webhook_id}/deliveries/{delivery_id}", summary="One delivery, with every attempt")
+async def get_webhook_delivery(
+    webhook_id: uuid.UUID,
+    delivery_id: uuid.UUID,
+    principal: CanReadWebhooks,
+    _limit: RateLimitManagement,
+    db: DbSession,
+) -> DeliveryDetail:
+    delivery, attempts = await webhooks.get_delivery(db, principal, webhook_id, delivery_id)
+    return DeliveryDetail(
+        **DeliveryView.model_validate(delivery, from_attributes=True).model_dump(),
+        attempts_log=[AttemptView.model_validate(a, from_attributes=True) for a in attempts],
+    )
+
+
 @router.post(
     "/{webhook_id}/deliveries/{delivery_id}/resend",
     status_code=status.HTTP_202_ACCEPTED,
     summary="Send a logged delivery again",
+    responses=_DISABLED,
 )
 async def resend_webhook_delivery(
     webhook_id: uuid.UUID,

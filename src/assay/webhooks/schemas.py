@@ -86,6 +86,19 @@ class DeliveryView(BaseModel):
     delivered_at: datetime | None
 
 
+class AttemptView(BaseModel):
+    attempted_at: datetime
+    outcome: str
+    status_code: int | None
+    latency_ms: float | None
+    response_excerpt: str | None
+    error: str | None
+
+
+class DeliveryDetail(DeliveryView):
+    attempts_log: list[AttemptView] = Field(description="Every attempt, oldest first.")
+
+
 class DeliveryPage(BaseModel):
     items: list[DeliveryView]
     next_cursor: str | None = Field(

@@ -32,6 +32,7 @@ from assay.settings import Settings
 from assay.webhooks.errors import WebhookDestinationRefused
 from assay.webhooks.models import (
     DeliveryState,
+    WebhookAttempt,
     WebhookDelivery,
     WebhookEndpoint,
     WebhookFanOut,
@@ -386,10 +387,10 @@ async def list_deliveries(
     return rows, (_encode_cursor(rows[-1]) if more and rows else None)
 
 
-async def resend_delivery(
-    db: AsyncSession, principal: OrgPrincipal, endpoint_id: uuid.UUID, delivery_id: uuid.UUID
-) -> WebhookDelivery:
-    """Send a logged delivery again: a new round of attempts, due now."""
+async def get_delivery(
+    db: AsyncSession, principal: HasOrganisation, endpoint_id: uuid.UUID, delivery_id: uuid.UUID
+) -> tuple[WebhookDelivery, list[WebhookAttempt]]:
+    """One delivery of the endpoint, with every attempt made at it, oldest first."""
     endpoint = await get_endpoint(db, principal, endpoint_id)
     delivery = (
         await db.execute(
@@ -400,6 +401,20 @@ async def resend_delivery(
     ).scalar_one_or_none()
     if delivery is None:
         raise NotFound("No such delivery for this endpoint.")
+    attempts = await db.execute(
+        scoped(principal, WebhookAttempt)
+        .where(WebhookAttempt.delivery_id == delivery.id)
+        .order_by(WebhookAttempt.attempted_at, WebhookAttempt.id)
+    )
+    return delivery, list(attempts.scalars())
+
+
+async def resend_delivery(
+    db: AsyncSession, principal: OrgPrincipal, endpoint_id: uuid.UUID, delivery_id: uuid.UUID
+) -> WebhookDelivery:
+    """Send a logged delivery again: a new round of attempts, due now."""
+    endpoint = await get_endpoint(db, principal, endpoint_id)
+    delivery, _ = await get_delivery(db, principal, endpoint_id, delivery_id)
     if not endpoint.enabled:
         raise Conflict("The endpoint is disabled; enable it first.")
     if delivery.state in (DeliveryState.PENDING, DeliveryState.DELIVERING):
