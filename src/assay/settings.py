@@ -672,6 +672,15 @@ class Settings(BaseSettings):
             raise ValueError(msg)
         return value
 
+    @model_validator(mode="after")
+    def _lease_outlasts_a_request(self) -> Settings:
+        # A lease shorter than one request would hand a delivery still being sent to a
+        # second dispatcher: the receiver would get it twice for no reason.
+        if self.webhook_lease_seconds <= self.outbound_timeout_seconds:
+            msg = "webhook_lease_seconds must be longer than outbound_timeout_seconds"
+            raise ValueError(msg)
+        return self
+
     @field_validator("outbound_allowed_networks", mode="before")
     @classmethod
     def _split_outbound_networks(cls, value: object) -> object:

@@ -95,3 +95,11 @@ async def test_the_app_runs_the_dispatcher_woken_by_a_published_event(
         assert network.refused == []
     finally:
         await receiver.stop()
+
+
+def test_a_lease_must_outlast_one_outbound_request() -> None:
+    import pytest
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="webhook_lease_seconds"):
+        Settings(_env_file=None, webhook_lease_seconds=10, outbound_timeout_seconds=15)  # type: ignore[call-arg]
