@@ -222,3 +222,19 @@ async def test_a_public_address_passes_the_guard_and_the_test_network_refuses_it
     with pytest.raises(OutboundFailed):
         await client(resolver, network).request("POST", "https://public.test/hook")
     assert network.refused == [("93.184.215.14", 443)]
+
+
+def test_production_refuses_an_allow_list_that_opens_everything_or_the_metadata_address() -> None:
+    from assay.core.config_check import production_problems
+    from assay.settings import Settings
+
+    def problems(networks: list[str]) -> list[str]:
+        settings = Settings(  # type: ignore[call-arg]
+            _env_file=None, env="production", outbound_allowed_networks=networks
+        )
+        return [p for p in production_problems(settings) if "OUTBOUND" in p]
+
+    assert problems(["10.20.0.0/16", "fd00:20::/64"]) == []
+    assert "opens every address" in problems(["0.0.0.0/0"])[0]
+    assert "metadata" in problems(["169.254.0.0/16"])[0]
+    assert "metadata" in problems(["fd00::/8"])[0]
