@@ -27,7 +27,7 @@ from assay.core.principal import OrgPrincipal
 from assay.core.tenancy import HasOrganisation, scope_statement, scoped
 from assay.events import service as events
 from assay.outbound.errors import DestinationRefused
-from assay.outbound.service import OutboundClient
+from assay.outbound.service import OutboundClient, OutboundPolicy
 from assay.settings import Settings
 from assay.webhooks.errors import WebhookDestinationRefused
 from assay.webhooks.models import (
@@ -53,6 +53,18 @@ class WebhookRuntime:
     settings: Settings
     keyring: Keyring
     outbound: OutboundClient
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> WebhookRuntime:
+        """For a process without the app (a job worker): settings with their secrets set."""
+        if settings.encryption_key is None:
+            msg = "the encryption key is not set (load settings with their generated secrets)"
+            raise ValueError(msg)
+        return cls(
+            settings,
+            Keyring.from_secret(settings.encryption_key.get_secret_value()),
+            OutboundClient(OutboundPolicy.from_settings(settings)),
+        )
 
 
 @dataclass(frozen=True, slots=True)
