@@ -84,6 +84,13 @@ async def test_only_subscribed_enabled_endpoints_of_the_organisation_get_an_even
 async def test_a_receiver_failing_twice_gets_the_event_on_the_third_attempt(
     hooks: Hooks, receiver: Receiver
 ) -> None:
+    from prometheus_client import REGISTRY
+
+    def counted(state: str) -> float:
+        value = REGISTRY.get_sample_value("assay_webhook_attempts_total", {"state": state})
+        return value or 0.0
+
+    before = {state: counted(state) for state in ("failed", "succeeded")}
     receiver.answers = [Answer(500, body=b"boom"), Answer(500), Answer(200)]
     created = await hooks.register(receiver.url())
     await hooks.publish()
@@ -99,6 +106,8 @@ async def test_a_receiver_failing_twice_gets_the_event_on_the_third_attempt(
     [delivery] = await hooks.deliveries(created["id"])
     assert (delivery["state"], delivery["attempts"]) == ("succeeded", 3)
     assert len(receiver.requests) == 3
+    assert counted("failed") - before["failed"] == 2
+    assert counted("succeeded") - before["succeeded"] == 1
     detail = await hooks.client.get(
         f"/v1/webhooks/{created['id']}/deliveries/{delivery['id']}", headers=hooks.headers
     )

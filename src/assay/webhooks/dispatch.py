@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
+from prometheus_client import Counter, Histogram
 from sqlalchemy import CursorResult, and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -64,6 +65,18 @@ from assay.webhooks.signing import (
 )
 
 log = get_logger("assay.webhooks")
+
+WEBHOOK_ATTEMPTS = Counter(
+    "assay_webhook_attempts",
+    "Webhook delivery attempts, by the delivery's state after the attempt "
+    "(succeeded, failed: a retry is scheduled, dead: no retry).",
+    ["state"],
+)
+WEBHOOK_LATENCY = Histogram(
+    "assay_webhook_attempt_duration_seconds",
+    "Time from connecting to a receiver to the end of its answer, for attempts it answered.",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+)
 
 Sessions = async_sessionmaker[AsyncSession]
 _RETRY_AFTER_STATUSES = frozenset({429, 503})
@@ -485,6 +498,10 @@ async def deliver_due_once(
                 return
             outcome = await _send(outbound, message, settings.webhook_response_excerpt_bytes, now)
             state = await _record(sessions, settings, message, outcome, owner, now)
+            if state != "lost":
+                WEBHOOK_ATTEMPTS.labels(state=state).inc()
+            if outcome.latency_ms is not None:
+                WEBHOOK_LATENCY.observe(outcome.latency_ms / 1000)
             log.info(
                 "webhook_attempt",
                 delivery_id=str(delivery_id),
