@@ -238,3 +238,19 @@ def test_production_refuses_an_allow_list_that_opens_everything_or_the_metadata_
     assert "opens every address" in problems(["0.0.0.0/0"])[0]
     assert "metadata" in problems(["169.254.0.0/16"])[0]
     assert "metadata" in problems(["fd00::/8"])[0]
+
+
+async def test_plain_http_can_be_kept_to_loopback(
+    resolver: StubResolver, network: LoopbackOnlyBackend
+) -> None:
+    policy = OutboundPolicy(
+        allow_http=True,
+        allowed_networks=parse_networks(["127.0.0.0/8", "10.0.0.0/8"]),
+        http_networks=parse_networks(["127.0.0.0/8"]),
+    )
+    guard = OutboundClient(policy, resolver=resolver, network_backend=network)
+    await guard.check("http://loopback.test/")
+    with pytest.raises(DestinationRefused) as refused:
+        await guard.check("http://internal.test/")
+    assert refused.value.reason == "not_https"
+    await guard.check("https://internal.test/")

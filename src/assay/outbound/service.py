@@ -65,6 +65,8 @@ class OutboundPolicy:
 
     allow_http: bool
     allowed_networks: tuple[IPNetwork, ...] = ()
+    # Where allow_http holds, plain http only to these addresses (None: to any).
+    http_networks: tuple[IPNetwork, ...] | None = None
     connect_timeout_seconds: float = 5.0
     timeout_seconds: float = 15.0
     max_response_bytes: int = 64 * 1024
@@ -138,6 +140,10 @@ async def check_destination(url: str, policy: OutboundPolicy, resolver: Resolver
             # The address itself goes to the log only: the client learns the kind.
             log.warning("outbound_destination_refused", host=host, address=str(address))
             raise DestinationRefused("address_refused", f"{host} resolves to {why}")
+    if parsed.scheme == "http" and policy.http_networks is not None:
+        plain = policy.http_networks
+        if not all(allowed_by(address, plain) for address in addresses):
+            raise DestinationRefused("not_https", "plain http is allowed to loopback only")
     return Destination(parsed, host, port, addresses[0], tuple(addresses))
 
 
