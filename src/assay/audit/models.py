@@ -109,5 +109,5 @@ class SecurityAction(StrEnum):
     WEBHOOK_CREATED = "webhook.created"
     WEBHOOK_UPDATED = "webhook.updated"
     WEBHOOK_DELETED = "webhook.deleted"
-    WEBHOOK_SECRET_ROTATED = "webhook.secret_rotated"
+    WEBHOOK_SECRET_ROTATED = "webhook.secret_rotated"  # nosec B105
     WEBHOOK_DISABLED = "webhook.disabled"

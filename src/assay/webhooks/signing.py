@@ -15,7 +15,7 @@ from standardwebhooks import Webhook
 from assay import __version__
 from assay.core.crypto import Keyring
 
-SECRET_PREFIX = "whsec_"  # noqa: S105 - the format's prefix, not a secret
+SECRET_PREFIX = "whsec_"  # noqa: S105 - the format's prefix, not a secret  # nosec B105
 # The specification asks for 24 to 64 random bytes.
 _SECRET_BYTES = 32
 
