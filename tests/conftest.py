@@ -21,7 +21,9 @@ from fastapi import FastAPI
 
 from assay.app import create_app
 from assay.core.logging import configure_logging, get_logger
+from assay.outbound.service import OutboundClient, OutboundPolicy
 from assay.settings import Settings
+from tests.support.outbound import LoopbackOnlyBackend, StubResolver
 from tests.support.rate_window import wait_for_steady_rate_window
 from tests.support.session_checks import (
     remember_tmp_path_factory,
@@ -278,6 +280,9 @@ def settings_factory(tmp_path: Path) -> Callable[..., Settings]:
             # themselves are tested in tests/security/test_rate_limits.py.
             "rate_limit_auth_per_address": "100000/minute",
             "rate_limit_auth_per_account": "100000/minute",
+            # Webhook tests run the dispatcher's steps themselves, with their own clock;
+            # tests/webhooks/test_dispatcher_loop.py runs the loop.
+            "webhook_dispatcher_enabled": False,
         }
         values.update(overrides)
         return Settings(**values)
@@ -293,6 +298,13 @@ def settings(settings_factory: Callable[..., Settings], database_url: str) -> Se
 @pytest.fixture
 async def app(settings: Settings) -> AsyncIterator[FastAPI]:
     application = create_app(settings)
+    # Webhook URLs resolve through a stub and connections dial loopback only, so no test
+    # (schemathesis included) looks a name up or sends a packet off this machine.
+    application.state.webhooks.outbound = OutboundClient(
+        OutboundPolicy.from_settings(settings),
+        resolver=StubResolver(),
+        network_backend=LoopbackOnlyBackend(),
+    )
     async with application.router.lifespan_context(application):
         yield application
 

@@ -59,6 +59,7 @@ from assay.orgs.admin_routes import router as admin_router
 from assay.orgs.invitation_routes import invitations_router, joining_router
 from assay.orgs.quotas import DatabaseQuotaOverrides
 from assay.orgs.routes import router as org_router
+from assay.outbound.service import OutboundClient, OutboundPolicy
 from assay.predictions.fast_path import install_predict_fast_path
 from assay.predictions.routes import records_router as predictions_router
 from assay.predictions.routes import router as predict_router
@@ -73,6 +74,9 @@ from assay.system.routes import info_router as system_info_router
 from assay.system.routes import metrics_router
 from assay.system.routes import router as system_router
 from assay.system.service import SystemService
+from assay.webhooks.dispatch import Dispatcher
+from assay.webhooks.routes import router as webhooks_router
+from assay.webhooks.service import WebhookRuntime
 
 log = get_logger("assay.app")
 
@@ -105,6 +109,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     start_error_tracking(settings)
     metrics_listener: MetricsListener | None = None
     pool_sharing: asyncio.Task[None] | None = None
+    dispatcher: Dispatcher | None = None
     try:
         await prepare_database(database.engine, settings)
         await database.ping()
@@ -116,6 +121,12 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         await app.state.registry.start()
         app.state.predictions.start()
         await app.state.jobs.start()
+        if settings.webhook_dispatcher_enabled:
+            runtime: WebhookRuntime = app.state.webhooks
+            dispatcher = Dispatcher(
+                database.sessionmaker, settings, runtime.outbound, runtime.keyring
+            )
+            dispatcher.start()
         freeze_long_lived_objects(collect_first=True)
         log.info("started", version=__version__, env=settings.env.value, db=database.dialect)
         yield
@@ -124,6 +135,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         # all the last ones: closing the database pool. Buffers (prediction records)
         # go first, while the pool is still open.
         await _shutdown_step("jobs", app.state.jobs.stop)
+        if dispatcher is not None:
+            await _shutdown_step("webhook dispatcher", dispatcher.stop)
         await _shutdown_step("prediction records and scoring threads", app.state.predictions.stop)
         if metrics_listener is not None:
             await _shutdown_step("metrics listener", metrics_listener.stop)
@@ -227,6 +240,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Per-organisation scoring quotas, read by the rate limiter on every scoring request.
     app.state.quotas = DatabaseQuotaOverrides(settings, app.state.database.sessionmaker)
     app.state.oidc = OidcClient(settings)
+    app.state.webhooks = WebhookRuntime(
+        settings,
+        app.state.identity.keyring,
+        OutboundClient(OutboundPolicy.from_settings(settings)),
+    )
     _build_scoring(app, settings)
     install_error_handlers(app)
     # Before any router: it adds the default rate limit to every route included after it.
@@ -252,6 +270,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         jobs_router,
         system_info_router,
         publisher_keys_router,
+        webhooks_router,
     ):
         app.include_router(router)
     assert_deny_by_default(app)

@@ -582,6 +582,136 @@ class Settings(BaseSettings):
                 raise ValueError(msg)
         return value
 
+    # --- outbound requests and webhooks ---------------------------------------------
+    outbound_allowed_networks: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Networks (CIDR) outbound requests (webhooks, identity providers) may "
+        "reach although they are loopback, private, link-local or otherwise not public, "
+        "e.g. 10.20.0.0/16 for receivers inside the company network. Empty: public only.",
+    )
+    outbound_connect_timeout_seconds: float = Field(
+        5.0, gt=0, le=60, description="Timeout for connecting to an outbound destination."
+    )
+    outbound_timeout_seconds: float = Field(
+        15.0,
+        gt=0,
+        le=120,
+        description="Longest an outbound request may take in all, from connect to last byte.",
+    )
+    outbound_max_response_bytes: int = Field(
+        65_536,
+        ge=1024,
+        le=16_777_216,
+        description="Most bytes of an outbound response body that are read; the rest is dropped.",
+    )
+
+    webhook_dispatcher_enabled: bool = Field(
+        True,
+        description="Run the webhook dispatcher (fan-out and delivery loop) in this process. "
+        "Turn it off where a job engine schedules the same steps instead.",
+    )
+    webhook_poll_interval_seconds: float = Field(
+        5.0,
+        gt=0,
+        le=3600,
+        description="How often the dispatcher looks for new events and due deliveries when "
+        "nothing in this process woke it (events from other processes, retries).",
+    )
+    webhook_retry_schedule_seconds: Annotated[list[float], NoDecode] = Field(
+        default_factory=lambda: [5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0],
+        min_length=1,
+        max_length=20,
+        description="Delays before each retry of a failed delivery (the Standard Webhooks "
+        "schedule: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h); after the last one it is dead.",
+    )
+    webhook_disable_after_failures: int = Field(
+        50,
+        ge=1,
+        le=10_000,
+        description="Consecutive failed attempts (across deliveries) after which an endpoint "
+        "is disabled; a 410 Gone disables it at once.",
+    )
+    webhook_secret_grace_seconds: int = Field(
+        86_400,
+        ge=0,
+        le=30 * 86_400,
+        description="After a secret rotation, how long the previous secret still signs "
+        "(both signatures are sent), so receivers can switch without losing messages.",
+    )
+    webhook_lease_seconds: float = Field(
+        120.0,
+        gt=0,
+        le=3600,
+        description="How long a dispatcher holds a delivery it is sending; another takes "
+        "it over after that (a crashed process). Keep above outbound_timeout_seconds.",
+    )
+    webhook_batch_size: int = Field(
+        50, ge=1, le=1000, description="Events fanned out, or deliveries claimed, per step."
+    )
+    webhook_concurrency: int = Field(
+        8, ge=1, le=256, description="Deliveries one dispatcher sends at the same time."
+    )
+    webhook_max_retry_after_seconds: int = Field(
+        86_400,
+        ge=1,
+        description="Longest Retry-After (from a 429 or 503 answer) a delivery waits for.",
+    )
+    webhook_response_excerpt_bytes: int = Field(
+        1024,
+        ge=0,
+        le=16_384,
+        description="How much of a receiver's answer the delivery log keeps (sanitised).",
+    )
+
+    @field_validator("webhook_retry_schedule_seconds", mode="before")
+    @classmethod
+    def _split_retry_schedule(cls, value: object) -> object:
+        if isinstance(value, str):
+            if value.strip().startswith("["):
+                return json.loads(value)
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("webhook_retry_schedule_seconds")
+    @classmethod
+    def _check_retry_schedule(cls, value: list[float]) -> list[float]:
+        if any(delay < 0 or delay > 7 * 86_400 for delay in value):
+            msg = "each retry delay is between 0 and 604800 seconds"
+            raise ValueError(msg)
+        return value
+
+    @model_validator(mode="after")
+    def _lease_outlasts_a_request(self) -> Settings:
+        # A lease shorter than one request would hand a delivery still being sent to a
+        # second dispatcher: the receiver would get it twice for no reason.
+        if self.webhook_lease_seconds <= self.outbound_timeout_seconds:
+            msg = "webhook_lease_seconds must be longer than outbound_timeout_seconds"
+            raise ValueError(msg)
+        return self
+
+    @field_validator("outbound_allowed_networks", mode="before")
+    @classmethod
+    def _split_outbound_networks(cls, value: object) -> object:
+        if isinstance(value, str):
+            if value.strip().startswith("["):
+                return json.loads(value)
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("outbound_allowed_networks")
+    @classmethod
+    def _check_outbound_networks(cls, value: list[str]) -> list[str]:
+        invalid = []
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry.strip(), strict=False)
+            except ValueError:
+                invalid.append(entry)
+        if invalid:
+            msg = f"not a CIDR network: {', '.join(invalid)}"
+            raise ValueError(msg)
+        return value
+
     # --- mail ------------------------------------------------------------------------
     smtp_host: str | None = Field(
         None,

@@ -5,5 +5,13 @@ from assay.events import models as event_models
 from assay.jobs import models as job_models
 from assay.orgs import models as identity_models
 from assay.registry import models as scoring_models
+from assay.webhooks import models as webhook_models
 
-__all__ = ["Base", "event_models", "identity_models", "job_models", "scoring_models"]
+__all__ = [
+    "Base",
+    "event_models",
+    "identity_models",
+    "job_models",
+    "scoring_models",
+    "webhook_models",
+]

@@ -325,8 +325,27 @@ async def test_no_get_route_writes(
     assert job.status_code == 202, job.text
     # A finished job: its own work writes nothing while the GET routes are walked.
     await wait_for(client, owner_token, job.json()["id"])
+    # A webhook (a public address literal: never resolved, never called here) and the
+    # delivery of its test message.
+    webhook = await client.post(
+        "/v1/webhooks",
+        json={"url": "https://93.184.215.14/hook", "event_types": ["job.succeeded"]},
+        headers=bearer(owner_token),
+    )
+    assert webhook.status_code == 201, webhook.text
+    KNOWN_SECRETS.add(webhook.json()["secret"])
+    webhook_id = webhook.json()["id"]
+    delivery = await client.post(f"/v1/webhooks/{webhook_id}/test", headers=bearer(owner_token))
+    assert delivery.status_code == 202, delivery.text
     # Requests to every GET route with real path values, so each runs its real query.
-    values = {"name": "walked", "version": "1", "provider": "none", "job_id": job.json()["id"]}
+    values = {
+        "name": "walked",
+        "version": "1",
+        "provider": "none",
+        "job_id": job.json()["id"],
+        "webhook_id": webhook_id,
+        "delivery_id": delivery.json()["id"],
+    }
     called: list[tuple[str, int]] = []
     offenders: dict[str, list[str]] = {}
     for route in iter_api_routes(app):

@@ -199,6 +199,12 @@ async def _model_unavailable(ctx: Ctx) -> httpx.Response:
     return await predict(ctx.client, ctx.token, "tampered")
 
 
+async def _webhook_destination_refused(ctx: Ctx) -> httpx.Response:
+    # Loopback, and no allow-list opens it: refused before any connection.
+    body = {"url": "https://127.0.0.1/hook", "event_types": ["job.succeeded"]}
+    return await ctx.client.post("/v1/webhooks", json=body, headers=auth(ctx.token))
+
+
 TRIGGERS: dict[str, Trigger] = {
     "bad-request": _bad_request,
     "unauthorized": _unauthorized,
@@ -220,6 +226,7 @@ TRIGGERS: dict[str, Trigger] = {
     "dependency-unavailable": _dependency_unavailable,
     "sso-provider-unavailable": _sso_provider_unavailable,
     "model-unavailable": _model_unavailable,
+    "webhook-destination-refused": _webhook_destination_refused,
 }
 # Answered by the HTTP server itself, before the application: tested on a real server.
 SERVER_ANSWERS = ("request-timeout", "request-header-fields-too-large", "service-unavailable")

@@ -99,8 +99,21 @@ async def _populate(client: httpx.AsyncClient, token: str) -> dict[str, str]:
         headers=bearer(token),
     )
     assert job.status_code == 202, job.text
+    # A public address literal: accepted without resolving, and never called here (the
+    # dispatcher is off in tests), but its test message leaves a delivery in the log.
+    webhook = await client.post(
+        "/v1/webhooks",
+        json={"url": "https://93.184.215.14/hook", "event_types": ["job.succeeded"]},
+        headers=bearer(token),
+    )
+    assert webhook.status_code == 201, webhook.text
+    KNOWN_SECRETS.add(webhook.json()["secret"])
+    delivery = await client.post(f"/v1/webhooks/{webhook.json()['id']}/test", headers=bearer(token))
+    assert delivery.status_code == 202, delivery.text
     return {
         "job_id": job.json()["id"],
+        "webhook_id": webhook.json()["id"],
+        "delivery_id": delivery.json()["id"],
         "key_id": key.json()["id"],
         "session_id": sessions.json()[0]["id"],
         "user_id": members.json()[0]["user_id"],
@@ -165,7 +178,9 @@ async def test_lists_never_show_another_organisations_objects(
     for route in iter_api_routes(app):
         if "GET" not in (route.methods or ()) or "{" in route.path:
             continue
-        if not route.path.startswith(("/v1/org", "/v1/models", "/v1/predictions", "/v1/system")):
+        if not route.path.startswith(
+            ("/v1/org", "/v1/models", "/v1/predictions", "/v1/system", "/v1/webhooks")
+        ):
             continue
         response = await client.get(route.path, headers=bearer(token_b))
         assert response.status_code == 200, route.path

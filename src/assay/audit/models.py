@@ -105,3 +105,9 @@ class SecurityAction(StrEnum):
     MODEL_LOAD_FAILED = "model.load_failed"
     PUBLISHER_KEY_TRUSTED = "publisher_key.trusted"
     PUBLISHER_KEY_REVOKED = "publisher_key.revoked"
+    # webhooks
+    WEBHOOK_CREATED = "webhook.created"
+    WEBHOOK_UPDATED = "webhook.updated"
+    WEBHOOK_DELETED = "webhook.deleted"
+    WEBHOOK_SECRET_ROTATED = "webhook.secret_rotated"  # nosec B105
+    WEBHOOK_DISABLED = "webhook.disabled"

@@ -103,6 +103,31 @@ def production_problems(settings: Settings) -> list[str]:
             "metrics listener has no authentication. Bind it to 127.0.0.1, or turn it off "
             "(ASSAY_METRICS_PORT=0) and scrape GET /metrics with a system:read API key."
         )
+    problems.extend(_outbound_problems(settings.outbound_allowed_networks))
+    return problems
+
+
+# Where clouds answer instance-metadata requests (credentials among them).
+_METADATA_ADDRESSES = (
+    ipaddress.ip_address("169.254.169.254"),
+    ipaddress.ip_address("fd00:ec2::254"),
+)
+
+
+def _outbound_problems(allowed: list[str]) -> list[str]:
+    problems = []
+    for entry in allowed:
+        network = ipaddress.ip_network(entry.strip(), strict=False)
+        if network.prefixlen == 0:
+            problems.append(
+                f"ASSAY_OUTBOUND_ALLOWED_NETWORKS contains {network}, which opens every "
+                "address to webhooks; list the networks receivers live in."
+            )
+        elif any(address in network for address in _METADATA_ADDRESSES):
+            problems.append(
+                f"ASSAY_OUTBOUND_ALLOWED_NETWORKS contains {network}, which includes the "
+                "cloud metadata address; webhooks could read the instance's credentials."
+            )
     return problems
 
 

@@ -32,6 +32,8 @@ class Permission(StrEnum):
     SESSIONS_MANAGE = "sessions:manage"
     ORG_MANAGE = "org:manage"
     SYSTEM_READ = "system:read"
+    WEBHOOKS_READ = "webhooks:read"
+    WEBHOOKS_MANAGE = "webhooks:manage"
 
 
 # What each permission guards; docs/security.md shows this with the role table.
@@ -49,6 +51,9 @@ GUARDS: Final[dict[Permission, str]] = {
     Permission.SESSIONS_MANAGE: "list and end the sessions of the organisation's members",
     Permission.ORG_MANAGE: "change the organisation's name, MFA and password policy",
     Permission.SYSTEM_READ: "system information and the organisation's own usage",
+    Permission.WEBHOOKS_READ: "list webhook endpoints, event types and the delivery log",
+    Permission.WEBHOOKS_MANAGE: "register, change, test and delete webhook endpoints; "
+    "rotate their secrets; re-send deliveries",
 }
 
 ALL_PERMISSIONS: Final[frozenset[str]] = frozenset(Permission)
@@ -60,8 +65,9 @@ _ANALYST = _VIEWER | {
     Permission.JOBS_READ,
     Permission.JOBS_WRITE,
 }
-_MAINTAINER = _ANALYST | {Permission.MODELS_WRITE}
+_MAINTAINER = _ANALYST | {Permission.MODELS_WRITE, Permission.WEBHOOKS_READ}
 _ADMIN = _MAINTAINER | {
+    Permission.WEBHOOKS_MANAGE,
     Permission.MEMBERS_MANAGE,
     Permission.KEYS_MANAGE,
     Permission.ROLES_MANAGE,

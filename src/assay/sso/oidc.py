@@ -8,22 +8,27 @@ and a size limit, after the destination's addresses have been checked.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import hmac
 import ipaddress
 import json
 import secrets
-import socket
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
-import httpx
 import jwt
 
+from assay.outbound.errors import DestinationRefused, OutboundFailed
+from assay.outbound.service import (
+    OutboundClient,
+    OutboundPolicy,
+    OutboundResponse,
+    parse_networks,
+)
 from assay.settings import OidcProvider, Settings
 
 # Asymmetric only: an HS* token would be "signed" with the client secret, which the
@@ -36,8 +41,6 @@ _JWKS_TTL_SECONDS = 3600.0
 # forged tokens cannot make us hammer the provider.
 _JWKS_MIN_REFRESH_SECONDS = 60.0
 _REQUIRED_CLAIMS = ["iss", "sub", "aud", "exp", "iat"]
-
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 class OidcError(Exception):
@@ -90,38 +93,81 @@ def _names_loopback(host: str) -> bool:
         return False
 
 
-async def _addresses(host: str, port: int) -> list[IPAddress]:
-    try:
-        return [ipaddress.ip_address(host)]
-    except ValueError:
-        pass
-    try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except OSError:
-        raise OidcError("endpoint_name_unresolved") from None
-    return [ipaddress.ip_address(info[4][0]) for info in infos]
+_LOOPBACK = parse_networks(["127.0.0.0/8", "::1/128"])
+# What allow_private_network opens: the private ranges, never link-local (metadata).
+_PRIVATE = parse_networks(["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"])
+_REFUSALS = {
+    "url_invalid": "endpoint_url_invalid",
+    "not_https": "endpoint_not_https",
+    "name_unresolved": "endpoint_name_unresolved",
+    "address_refused": "endpoint_address_refused",
+}
 
 
-async def check_destination(url: str, *, production: bool, allow_private: bool) -> None:
+def _policy(
+    allowed: Sequence[str], timeout: float, *, production: bool, allow_private: bool
+) -> OutboundPolicy:
+    """The outbound guard's policy for one provider.
+
+    Loopback is where the test provider lives, so it is allowed outside production;
+    private ranges only for a provider that opted in; plain http only to loopback.
+    """
+    networks = (
+        parse_networks(allowed)
+        + (() if production else _LOOPBACK)
+        + (_PRIVATE if allow_private else ())
+    )
+    return OutboundPolicy(
+        allow_http=not production,
+        allowed_networks=networks,
+        http_networks=_LOOPBACK,
+        connect_timeout_seconds=timeout,
+        timeout_seconds=timeout,
+        max_response_bytes=_MAX_RESPONSE_BYTES + 1,
+    )
+
+
+async def check_destination(
+    url: str,
+    *,
+    production: bool,
+    allow_private: bool,
+    allowed_networks: Sequence[str] = (),
+) -> None:
     """Refuse a URL whose host is, or resolves to, an address we must not call."""
+    await _checked_client(
+        url, allowed_networks, 10.0, production=production, allow_private=allow_private
+    ).check(url)
+
+
+def _checked_client(
+    url: str, allowed: Sequence[str], timeout: float, *, production: bool, allow_private: bool
+) -> _OidcOutbound:
     _check_url_shape(url, production=production)
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    addresses = await _addresses(host, parts.port or (443 if parts.scheme == "https" else 80))
-    for resolved in addresses:
-        address = getattr(resolved, "ipv4_mapped", None) or resolved
-        if address.is_loopback:
-            # Loopback is where the test provider lives; in production it could be
-            # any local service, so it is refused there.
-            if production:
-                raise OidcError("endpoint_address_refused")
-            continue
-        if address.is_private and allow_private and not address.is_link_local:
-            continue
-        if not address.is_global or address.is_multicast:
-            raise OidcError("endpoint_address_refused")
-    if parts.scheme == "http" and not all(a.is_loopback for a in addresses):
-        raise OidcError("endpoint_not_https")
+    policy = _policy(allowed, timeout, production=production, allow_private=allow_private)
+    return _OidcOutbound(OutboundClient(policy))
+
+
+@dataclass(frozen=True, slots=True)
+class _OidcOutbound:
+    """The outbound guard, with its refusals turned into OIDC reasons."""
+
+    client: OutboundClient
+
+    async def check(self, url: str) -> None:
+        try:
+            await self.client.check(url)
+        except DestinationRefused as exc:
+            raise OidcError(_REFUSALS[exc.reason]) from None
+
+    async def request(self, what: str, method: str, url: str, **kwargs: Any) -> OutboundResponse:
+        # One resolution: the addresses checked are the ones connected to.
+        try:
+            return await self.client.request(method, url, **kwargs)
+        except DestinationRefused as exc:
+            raise OidcError(_REFUSALS[exc.reason]) from None
+        except OutboundFailed as exc:
+            raise OidcError(f"{what}_unreachable", error=exc.reason) from None
 
 
 @dataclass
@@ -135,28 +181,20 @@ class OidcClient:
     async def _call(
         self, provider: OidcProvider, what: str, method: str, url: str, **kwargs: Any
     ) -> Any:
-        await check_destination(
+        outbound = _checked_client(
             url,
+            self.settings.outbound_allowed_networks,
+            self.settings.sso_http_timeout_seconds,
             production=self.settings.is_production,
             allow_private=provider.allow_private_network,
         )
-        body = bytearray()
+        # Checked, pinned to the checked address, no redirects, bounded time and size.
+        response = await outbound.request(what, method, url, **kwargs)
+        if response.truncated or len(response.body) > _MAX_RESPONSE_BYTES:
+            raise OidcError(f"{what}_response_too_large")
+        body = response.body
         try:
-            # TLS verification stays at httpx's default (on); redirects are never followed.
-            async with (
-                httpx.AsyncClient(
-                    timeout=self.settings.sso_http_timeout_seconds, follow_redirects=False
-                ) as client,
-                client.stream(method, url, **kwargs) as response,
-            ):
-                async for chunk in response.aiter_bytes():
-                    body.extend(chunk)
-                    if len(body) > _MAX_RESPONSE_BYTES:
-                        raise OidcError(f"{what}_response_too_large")
-        except httpx.HTTPError as exc:
-            raise OidcError(f"{what}_unreachable", error=type(exc).__name__) from None
-        try:
-            document = json.loads(bytes(body))
+            document = json.loads(body)
         except ValueError:
             raise OidcError(f"{what}_not_json", status=str(response.status_code)) from None
         if response.status_code != 200:
