@@ -60,6 +60,15 @@ class Cluster:
         await wait_until_ready(server)
         return server
 
+    def start_worker(self) -> ServerProcess:
+        log_path = self.tmp_path / f"worker-{len(self.servers)}.log"
+        process = spawn(
+            [ASSAY, "worker", "--concurrency", "2"], self.env, cwd=self.tmp_path, log_path=log_path
+        )
+        worker = ServerProcess(process, 0, 0, "scale-worker", log_path)
+        self.servers.append(worker)
+        return worker
+
 
 @asynccontextmanager
 async def _cluster(tmp_path: Path, settings: Settings, **extra_env: str) -> AsyncIterator[Cluster]:
@@ -82,6 +91,9 @@ async def _cluster(tmp_path: Path, settings: Settings, **extra_env: str) -> Asyn
         ASSAY_MODEL_RESOLUTION_CACHE_SECONDS="1",
         ASSAY_SHUTDOWN_GRACE_SECONDS="20",
         ASSAY_LOG_FORMAT="json",
+        # Jobs go to `assay worker` processes through Redis, on a queue of this test's own.
+        ASSAY_JOBS_BROKER=REDIS_URL,
+        ASSAY_JOBS_QUEUE=f"{settings.rate_limit_namespace}-jobs",
         PYTHONUNBUFFERED="1",
         **extra_env,
     )
@@ -219,6 +231,29 @@ async def test_two_processes_act_as_one(tmp_path: Path, postgres_settings: Setti
             assert answers == [200] * BUDGET
             assert (await _predict(a, limited)).status_code == 429
             assert (await _predict(b, limited)).status_code == 429
+
+            # A job submitted through one process runs on the worker, and its progress
+            # is followed through the other, to the end.
+            worker = cluster.start_worker()
+            rows = "amount,country\n" + "".join(f"{n},GB\n" for n in range(1, 41))
+            submitted = await a.post(
+                "/v1/jobs",
+                files={"file": ("rows.csv", rows.encode(), "text/csv")},
+                data={"model": "fraud-rules"},
+                headers=bearer(token),
+            )
+            assert submitted.status_code == 202, submitted.text
+            job_id = submitted.json()["id"]
+            async with b.stream(
+                "GET", f"/v1/jobs/{job_id}/events", headers=bearer(token), timeout=60
+            ) as stream:
+                assert stream.status_code == 200
+                seen = [line async for line in stream.aiter_lines() if line.startswith("event:")]
+            assert seen[-1] == "event: done", seen
+            job = (await b.get(f"/v1/jobs/{job_id}", headers=bearer(token))).json()
+            assert (job["state"], job["progress"]["done"]) == ("succeeded", 40)
+            assert '"worker_ready"' in worker.log()
+            assert f'"job_id": "{job_id}"' in worker.log(), "the job did not run on the worker"
 
             # Revocations made on one process are refused on the other at once.
             revoked = await a.delete(f"/v1/org/api-keys/{key_row}", headers=bearer(token))
