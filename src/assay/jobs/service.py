@@ -10,8 +10,6 @@ worker` processes run it (assay.jobs.worker).
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import contextlib
 import io
 import json
@@ -19,7 +17,7 @@ import math
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import IO, Any
 
 from sqlalchemy import and_, func, or_, update
@@ -28,6 +26,7 @@ from taskiq import AsyncBroker
 
 from assay.core.after_commit import after_commit_await
 from assay.core.csv_safe import SafeCsvWriter
+from assay.core.cursors import decode_cursor, encode_cursor
 from assay.core.db_types import utcnow
 from assay.core.errors import ValidationFailed
 from assay.core.logging import get_logger
@@ -257,7 +256,7 @@ class JobService:
         if filters.until is not None:
             statement = statement.where(Job.created_at < filters.until)
         if cursor is not None:
-            created_at, job_id = _decode_cursor(cursor)
+            created_at, job_id = decode_cursor(cursor)
             statement = statement.where(
                 or_(
                     Job.created_at < created_at, and_(Job.created_at == created_at, Job.id < job_id)
@@ -268,7 +267,7 @@ class JobService:
         if len(rows) <= limit:
             return rows, None
         page = rows[:limit]
-        return page, _encode_cursor(page[-1])
+        return page, encode_cursor(page[-1].created_at, page[-1].id)
 
     # --- cancelling ---------------------------------------------------------------------
 
@@ -454,27 +453,3 @@ def _event_data(job: Job) -> dict[str, Any]:
     if job.error is not None:
         data["error"] = job.error
     return data
-
-
-def _encode_cursor(job: Job) -> str:
-    text = f"{job.created_at.isoformat()}|{job.id.hex}"
-    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    parsed: datetime | None = None
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        when, _, ident = base64.urlsafe_b64decode(padded.encode()).decode().partition("|")
-        parsed = datetime.fromisoformat(when)
-        job_id = uuid.UUID(hex=ident)
-    except (binascii.Error, UnicodeDecodeError, ValueError, OverflowError):
-        parsed = None
-    if parsed is None or parsed.utcoffset() is None:
-        raise ValidationFailed(
-            "The cursor is not one this API gave out; pass next_cursor from a previous page.",
-            errors=[
-                {"field": "query.cursor", "code": "invalid_cursor", "message": "unknown cursor"}
-            ],
-        )
-    return parsed.astimezone(UTC), job_id

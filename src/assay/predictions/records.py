@@ -10,14 +10,12 @@ transaction of their own, committed before the answer is sent.
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import contextlib
 import json
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, cast
 
 from prometheus_client import Counter, Gauge
@@ -25,8 +23,8 @@ from sqlalchemy import Table, and_, insert, or_
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from assay.core.crypto import Keyring
+from assay.core.cursors import decode_cursor, encode_cursor
 from assay.core.db_types import utcnow
-from assay.core.errors import ValidationFailed
 from assay.core.logging import get_logger
 from assay.core.tenancy import HasOrganisation, scoped
 from assay.predictions.models import PredictionRecord
@@ -85,38 +83,6 @@ class RecordFilter:
     until: datetime | None = None
 
 
-def encode_cursor(record: PredictionRecord) -> str:
-    """An opaque position after `record` in newest-first order.
-
-    Records written by one flush share their `created_at`, so the position is the pair
-    (created_at, id): a cursor on the time alone would skip the rest of such a group.
-    """
-    text = f"{record.created_at.isoformat()}|{record.id.hex}"
-    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    created_at: datetime | None = None
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        when, _, ident = base64.urlsafe_b64decode(padded.encode()).decode().partition("|")
-        parsed = datetime.fromisoformat(when)
-        record_id = uuid.UUID(hex=ident)
-        if parsed.utcoffset() is not None:
-            # A forged offset can carry the calendar's first or last day past its edge.
-            created_at = parsed.astimezone(UTC)
-    except (binascii.Error, UnicodeDecodeError, ValueError, OverflowError):
-        created_at = None
-    if created_at is None:
-        raise ValidationFailed(
-            "The cursor is not one this API gave out; pass next_cursor from a previous page.",
-            errors=[
-                {"field": "query.cursor", "code": "invalid_cursor", "message": "unknown cursor"}
-            ],
-        )
-    return created_at, record_id
-
-
 async def list_records(
     db: AsyncSession,
     scope: HasOrganisation,
@@ -150,7 +116,7 @@ async def list_records(
     if len(rows) <= limit:
         return rows, None
     page = rows[:limit]
-    return page, encode_cursor(page[-1])
+    return page, encode_cursor(page[-1].created_at, page[-1].id)
 
 
 class PredictionRecorder:

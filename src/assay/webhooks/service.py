@@ -8,11 +8,9 @@ for the grace period. Creating, changing, deleting and rotating are security eve
 
 from __future__ import annotations
 
-import base64
-import binascii
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, or_, update
@@ -21,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from assay.audit.models import SecurityAction
 from assay.audit.service import RequestMeta, record_event
 from assay.core.crypto import Keyring
+from assay.core.cursors import decode_cursor, encode_cursor
 from assay.core.db_types import utcnow
 from assay.core.errors import Conflict, NotFound, ValidationFailed
 from assay.core.principal import OrgPrincipal
@@ -342,32 +341,6 @@ async def send_test(
     return delivery
 
 
-def _encode_cursor(delivery: WebhookDelivery) -> str:
-    text = f"{delivery.created_at.isoformat()}|{delivery.id.hex}"
-    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    created_at: datetime | None = None
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        when, _, ident = base64.urlsafe_b64decode(padded.encode()).decode().partition("|")
-        parsed = datetime.fromisoformat(when)
-        delivery_id = uuid.UUID(hex=ident)
-        if parsed.utcoffset() is not None:
-            created_at = parsed.astimezone(UTC)
-    except (binascii.Error, UnicodeDecodeError, ValueError, OverflowError):
-        created_at = None
-    if created_at is None:
-        raise ValidationFailed(
-            "The cursor is not one this API gave out; pass next_cursor from a previous page.",
-            errors=[
-                {"field": "query.cursor", "code": "invalid_cursor", "message": "unknown cursor"}
-            ],
-        )
-    return created_at, delivery_id
-
-
 async def list_deliveries(
     db: AsyncSession,
     principal: HasOrganisation,
@@ -383,7 +356,7 @@ async def list_deliveries(
     if state is not None:
         statement = statement.where(WebhookDelivery.state == state)
     if cursor is not None:
-        created_at, delivery_id = _decode_cursor(cursor)
+        created_at, delivery_id = decode_cursor(cursor)
         statement = statement.where(
             or_(
                 WebhookDelivery.created_at < created_at,
@@ -396,7 +369,7 @@ async def list_deliveries(
     rows = list((await db.execute(statement)).scalars())
     more = len(rows) > limit
     rows = rows[:limit]
-    return rows, (_encode_cursor(rows[-1]) if more and rows else None)
+    return rows, (encode_cursor(rows[-1].created_at, rows[-1].id) if more and rows else None)
 
 
 async def get_delivery(
