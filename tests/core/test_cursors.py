@@ -13,7 +13,6 @@ from assay.core.cursors import decode_cursor, encode_cursor
 from assay.core.errors import ValidationFailed
 from tests.support.models import auth
 
-
 # Fixed, not random: pytest-xdist workers must collect the same parameters.
 SOME_ID = "5f1d2c3b4a5948e7a6b5c4d3e2f10987"
 
