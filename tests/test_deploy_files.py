@@ -42,8 +42,6 @@ PENDING_COMMANDS = frozenset({"worker"})
 PENDING_METRICS = frozenset(
     {
         "assay_jobs_queue_depth",
-        "assay_job_duration_seconds",
-        "assay_jobs_finished_total",
         "assay_circuit_breaker_state",
     }
 )
@@ -375,6 +373,7 @@ def test_kubernetes_configuration_passes_every_production_check(
         environment[variable["name"]] = secrets.token_urlsafe(48)
     environment["ASSAY_DATABASE_URL"] = "postgresql://assay:pw@db.internal/assay"
     environment["ASSAY_REDIS_URL"] = "redis://cache.internal:6379/0"
+    environment["ASSAY_JOBS_BROKER"] = "redis://cache.internal:6379/1"
     settings = settings_from(environment, monkeypatch, tmp_path)
     assert production_problems(settings) == []
 

@@ -151,3 +151,24 @@ async def test_an_upload_form_names_its_version_and_explain_as_text(
     smuggled = await submit_csv(client, owner_token, body, records='[{"amount": 1}]')
     assert smuggled.status_code == 422
     assert smuggled.json()["errors"][0]["field"] == "records"
+
+
+async def test_a_finished_job_is_counted_and_timed(
+    client: httpx.AsyncClient, owner_token: str
+) -> None:
+    from prometheus_client import REGISTRY
+
+    labels = {"kind": "batch_score", "outcome": "succeeded"}
+
+    def finished() -> tuple[float, float]:
+        return (
+            REGISTRY.get_sample_value("assay_jobs_finished_total", labels) or 0.0,
+            REGISTRY.get_sample_value("assay_job_duration_seconds_count", labels) or 0.0,
+        )
+
+    await register_rules_model(client, owner_token)
+    before = finished()
+    accepted = await submit_csv(client, owner_token, csv_of(ROWS[:2], ["amount", "country"]))
+    assert accepted.status_code == 202, accepted.text
+    assert (await wait_for(client, owner_token, accepted.json()["id"]))["state"] == "succeeded"
+    assert finished() == (before[0] + 1, before[1] + 1)

@@ -32,6 +32,7 @@ from assay.core.principal import OrgPrincipal, PrincipalKind
 from assay.core.tenancy import OrganisationScope, scope_statement, scoped
 from assay.engine.results import ErrorCode, FieldError, PredictionResult, RowError
 from assay.jobs.errors import TransientJobError
+from assay.jobs.metrics import JOB_DURATION, JOBS_FINISHED
 from assay.jobs.models import ACTIVE_STATES, ChunkState, Job, JobChunk, JobState
 from assay.jobs.store import InputFormat, InputRow, JobStore
 from assay.predictions.service import PredictService, Served
@@ -563,3 +564,7 @@ class JobRunner:
             ).scalar_one()
             await self.announce(db, job)
             log.info("job_finished", job_id=str(job_id), state=state.value, done=job.done)
+            JOBS_FINISHED.labels(job.kind, state.value).inc()
+            JOB_DURATION.labels(job.kind, state.value).observe(
+                max((now - job.created_at).total_seconds(), 0.0)
+            )
