@@ -306,8 +306,17 @@ async def test_a_rolling_restart_under_load_fails_no_request_and_loses_no_record
             for index, server in enumerate(list(servers)):
                 await load_goes_on()
                 # As a load balancer does when a pod stops being ready: no new requests
-                # go to it; those it is handling finish during its graceful shutdown.
+                # go to it, and it is signalled once those it was sent are answered
+                # (connection draining; Kubernetes' preStop pause). A request whose bytes
+                # reached the socket but not yet the server can be cut at SIGTERM, which
+                # is why load balancers drain first; in-flight requests finishing under
+                # SIGTERM are proven in tests/test_server_lifecycle.py.
                 proxy.drain(server.base_url)
+
+                async def drained(url: str = server.base_url) -> bool:
+                    return proxy.in_flight(url) == 0
+
+                await _until(drained, "the drained process finished its requests")
                 server.sigterm()
                 assert await server.wait_exit() == 0, server.log()
                 await load_goes_on()  # the other process carries the load alone

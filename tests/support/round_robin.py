@@ -3,7 +3,9 @@
 It sends each request to the next backend in rotation, streams the answer back (so
 Server-Sent Events pass through), and skips a backend that refuses the connection.
 `drain()` takes a backend out of rotation before it is stopped, as a load balancer
-does when a pod stops being ready; `restore()` puts it back.
+does when a pod stops being ready, and `in_flight()` says how many requests it still
+has there: a load balancer's connection draining waits for none before the pod is
+signalled. `restore()` puts it back.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ class RoundRobinProxy:
     backends: list[str]
     drained: set[str] = field(default_factory=set)
     sent: dict[str, int] = field(default_factory=dict)
+    _in_flight: dict[str, int] = field(default_factory=dict)
     _turn: itertools.count[int] = field(default_factory=itertools.count)
 
     def __post_init__(self) -> None:
@@ -47,6 +50,9 @@ class RoundRobinProxy:
 
     def drain(self, backend: str) -> None:
         self.drained.add(backend)
+
+    def in_flight(self, backend: str) -> int:
+        return self._in_flight.get(backend, 0)
 
     def restore(self, backend: str) -> None:
         self.drained.discard(backend)
@@ -74,20 +80,26 @@ class RoundRobinProxy:
                 headers=headers,
                 content=body,
             )
+            self._in_flight[backend] = self._in_flight.get(backend, 0) + 1
             try:
-                upstream = await self._http.send(outgoing, stream=True)
-            except httpx.ConnectError as exc:
-                # Refused before anything was sent: safe to try the next backend.
-                last_error = exc
-                continue
-            self.sent[backend] = self.sent.get(backend, 0) + 1
-            response = StreamingResponse(
-                _relay(upstream),
-                status_code=upstream.status_code,
-                headers={k: v for k, v in upstream.headers.items() if k.lower() not in _DROPPED},
-            )
-            await response(scope, receive, send)
-            return
+                try:
+                    upstream = await self._http.send(outgoing, stream=True)
+                except httpx.ConnectError as exc:
+                    # Refused before anything was sent: safe to try the next backend.
+                    last_error = exc
+                    continue
+                self.sent[backend] = self.sent.get(backend, 0) + 1
+                response = StreamingResponse(
+                    _relay(upstream),
+                    status_code=upstream.status_code,
+                    headers={
+                        k: v for k, v in upstream.headers.items() if k.lower() not in _DROPPED
+                    },
+                )
+                await response(scope, receive, send)
+                return
+            finally:
+                self._in_flight[backend] -= 1
         msg = f"no backend accepted the request: {last_error!r}"
         raise RuntimeError(msg)
 
