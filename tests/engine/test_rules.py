@@ -312,3 +312,71 @@ def test_the_schema_expressions_count_against_the_rules_budget() -> None:
         compile_rules({"rules": [dict(rule, id=f"r{i}") for i in range(9)]}, schema)
     messages = [e["message"] for e in caught.value.errors or []]
     assert any("together exceed 5000 terms (4800 before this one" in m for m in messages)
+
+
+EVIDENCE = compile_schema(
+    {
+        "fields": [
+            {"name": name, "type": "number", "required": False, "minimum": 0, "maximum": 100}
+            for name in ("first", "second", "third")
+        ]
+    }
+)
+WEIGHTED: dict[str, Any] = {
+    "combine": {"method": "weighted_mean"},
+    "rules": [
+        {"id": "first", "value": "first / 100.0", "weight": 0.5},
+        {"id": "second", "value": "second / 100.0", "weight": 0.3},
+        {"id": "third", "value": "third / 100.0", "weight": 0.2},
+    ],
+}
+
+
+def test_weighted_mean_weighs_every_answer() -> None:
+    outcome = compile_rules(WEIGHTED, EVIDENCE).evaluate(
+        {"first": 100.0, "second": 50.0, "third": 0.0}
+    )
+    assert isinstance(outcome, EngineScore)
+    assert outcome.score == pytest.approx(0.5 + 0.15)
+
+
+def test_weighted_mean_shares_a_missing_answers_weight_among_the_others() -> None:
+    outcome = compile_rules(WEIGHTED, EVIDENCE).evaluate(
+        {"first": None, "second": 100.0, "third": 0.0}
+    )
+    assert isinstance(outcome, EngineScore)
+    # 0.3 x 1 + 0.2 x 0 over the 0.5 that applied: missing is neither clean nor bad.
+    assert outcome.score == pytest.approx(0.6)
+    explanation = outcome.explanation
+    assert isinstance(explanation, RulesExplanation)
+    assert explanation.max_points == pytest.approx(0.5)
+    assert [rule.rule_id for rule in explanation.fired] == ["second", "third"]
+
+
+def test_weighted_mean_with_no_evidence_has_no_score() -> None:
+    outcome = compile_rules(WEIGHTED, EVIDENCE).evaluate(
+        {"first": None, "second": None, "third": None}
+    )
+    assert isinstance(outcome, FieldError)
+    assert outcome.code == "no_evidence"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"combine": {"method": "weighted_mean", "max_points": 3}}, "takes no parameters"),
+        (
+            {"rules": [{"id": "p", "when": "first > 1.0", "points": 1}]},
+            "value rules with a positive weight",
+        ),
+        (
+            {"rules": [{"id": "w", "value": "first / 100.0", "weight": 0}]},
+            "value rules with a positive weight",
+        ),
+    ],
+    ids=["parameters", "points-rule", "zero-weight"],
+)
+def test_weighted_mean_refuses_what_it_cannot_average(change: dict[str, Any], message: str) -> None:
+    with pytest.raises(InvalidModelDefinition) as raised:
+        compile_rules({**WEIGHTED, **change}, EVIDENCE)
+    assert message in str(raised.value.errors)

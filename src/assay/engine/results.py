@@ -29,6 +29,7 @@ class ErrorCode:
     INCONSISTENT = "inconsistent"
     CROSS_FIELD = "cross_field"
     RULE_FAILED = "rule_failed"
+    NO_EVIDENCE = "no_evidence"
     SCORE_NOT_FINITE = "score_not_finite"
     SCORING_FAILED = "scoring_failed"
 

@@ -66,7 +66,7 @@ class RuleSpec(_Strict):
 class Combination(_Strict):
     """How the sum of contributions becomes a score in [0, 1]."""
 
-    method: Literal["linear", "logistic"] = "linear"
+    method: Literal["linear", "logistic", "weighted_mean"] = "linear"
     min_points: float | None = None
     max_points: float | None = None
     midpoint: float | None = None
@@ -74,6 +74,12 @@ class Combination(_Strict):
 
     @model_validator(mode="after")
     def _parameters(self) -> Combination:
+        if self.method == "weighted_mean":
+            # Only the rules that apply carry weight: nothing to declare.
+            given = (self.min_points, self.max_points, self.midpoint, self.scale)
+            if any(value is not None for value in given):
+                raise ValueError("the weighted_mean combination takes no parameters")
+            return self
         if self.method == "logistic":
             if self.midpoint is None or self.scale is None:
                 raise ValueError("logistic combination needs `midpoint` and `scale`")

@@ -15,6 +15,11 @@ The sum becomes a score in [0, 1] by the document's `combine` method:
   (a rule that does not fire contributes 0). A value rule therefore needs a `cap`
   unless both bounds are declared.
 - ``logistic``: ``1 / (1 + exp(-(total - midpoint) / scale))``.
+- ``weighted_mean``: ``total / (sum of the weights of the rules that applied)``, for value
+  rules whose values lie in [0, 1]. A rule whose fields are null does not apply, and its
+  weight is shared among the others in proportion to theirs: evidence that is missing
+  neither counts as clean nor as bad. A record to which no rule applies has no score
+  (``no_evidence``).
 
 The explanation lists every rule that fired with the points it added (after its cap),
 the total and the bounds, so a reader can recompute the score.
@@ -109,11 +114,17 @@ class RulesModel:
         self._span = (self.max_points or 1.0) - self._low
         self._midpoint = combine.midpoint or 0.0
         self._scale = combine.scale or 1.0
-        self._combination = (
-            f"linear: clip((total - {self._low:g}) / {self._span:g}, 0, 1)"
-            if self.method == "linear"
-            else f"logistic: 1 / (1 + exp(-(total - {self._midpoint:g}) / {self._scale:g}))"
-        )
+        if self.method == "linear":
+            self._combination = f"linear: clip((total - {self._low:g}) / {self._span:g}, 0, 1)"
+        elif self.method == "logistic":
+            self._combination = (
+                f"logistic: 1 / (1 + exp(-(total - {self._midpoint:g}) / {self._scale:g}))"
+            )
+        else:
+            self._combination = (
+                "weighted_mean: total / max_points, max_points being the weight of the rules"
+                " that applied"
+            )
 
     @property
     def fields(self) -> Mapping[str, FieldSpec]:
@@ -133,6 +144,7 @@ class RulesModel:
     def evaluate(self, values: Mapping[str, Any], *, explain: bool = True) -> EngineOutcome:
         """Score one validated record."""
         total = 0.0
+        applied_weight = 0.0
         fired: list[FiredRule] = []
         for rule in self._rules:
             try:
@@ -147,15 +159,25 @@ class RulesModel:
                 continue
             points, capped = outcome
             total += points
+            applied_weight += rule.weight
             if explain:
                 fired.append(FiredRule(rule.rule_id, points, rule.description, capped))
-        score = self.combine(total)
+        low, high = self.min_points, self.max_points
+        if self.method == "weighted_mean":
+            if applied_weight <= 0:
+                return FieldError(
+                    None, ErrorCode.NO_EVIDENCE, "no rule applies: every field they read is null"
+                )
+            score = min(1.0, max(0.0, total / applied_weight))
+            low, high = 0.0, applied_weight
+        else:
+            score = self.combine(total)
         explanation = (
             RulesExplanation(
                 fired=tuple(fired),
                 total_points=total,
-                min_points=self.min_points,
-                max_points=self.max_points,
+                min_points=low,
+                max_points=high,
                 combination=self._combination,
             )
             if explain
@@ -247,6 +269,15 @@ def _points_range(
     combine: Combination, rules: Sequence[_Rule], problems: DefinitionProblems
 ) -> tuple[float, float] | None:
     if combine.method == "logistic":
+        return None
+    if combine.method == "weighted_mean":
+        for index, rule in enumerate(rules):
+            if rule.value is None or rule.weight <= 0:
+                problems.add(
+                    join_path("rules", index),
+                    "a weighted_mean combines value rules with a positive weight only",
+                    rule.rule_id,
+                )
         return None
     low, high = 0.0, 0.0
     unbounded: list[int] = []
