@@ -2,7 +2,7 @@
 
 ioc-fanger (MIT, no network access) does most of the work: bracketed dots, colons and
 at-signs, `[dot]`/`(dot)`, `[://]`, lower-case `hxxp`/`hXXp`. The few forms it leaves
-are handled here first, each with its reason. ADR 0019 says why this library.
+are handled here first, each with its reason. ADR 0020 says why this library.
 """
 
 from __future__ import annotations
