@@ -300,11 +300,13 @@ async def app(settings: Settings) -> AsyncIterator[FastAPI]:
     application = create_app(settings)
     # Webhook URLs resolve through a stub and connections dial loopback only, so no test
     # (schemathesis included) looks a name up or sends a packet off this machine.
-    application.state.webhooks.outbound = OutboundClient(
+    outbound = OutboundClient(
         OutboundPolicy.from_settings(settings),
         resolver=StubResolver(),
         network_backend=LoopbackOnlyBackend(),
     )
+    application.state.webhooks.outbound = outbound
+    application.state.providers.caller.outbound = outbound
     async with application.router.lifespan_context(application):
         yield application
 

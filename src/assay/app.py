@@ -53,6 +53,8 @@ from assay.http.stack import install_http_protection
 from assay.jobs.queue import broker_problems
 from assay.jobs.routes import router as jobs_router
 from assay.jobs.service import JobService
+from assay.lookups.routes import router as lookups_router
+from assay.lookups.service import LookupService
 from assay.oip.routes import router as oip_router
 from assay.oip.service import InferenceService
 from assay.orgs.admin_routes import router as admin_router
@@ -64,6 +66,9 @@ from assay.predictions.fast_path import install_predict_fast_path
 from assay.predictions.routes import records_router as predictions_router
 from assay.predictions.routes import router as predict_router
 from assay.predictions.service import PredictService
+from assay.providers.calls import ProviderCaller, create_quota_storage
+from assay.providers.routes import router as providers_router
+from assay.providers.service import ProviderRegistry
 from assay.registry.routes import keys_router as publisher_keys_router
 from assay.registry.routes import router as models_router
 from assay.registry.service import ModelRegistry
@@ -146,6 +151,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
             await _shutdown_step("tracing", tracing.shutdown)
         # Mail of committed changes is delivered before the process goes away.
         await _shutdown_step("mail", app.state.identity.mail.aclose)
+        await _shutdown_step("provider quotas", app.state.providers.caller.close)
         await _shutdown_step("cache", app.state.cache.close)
         await _shutdown_step("database", database.dispose)
         await _shutdown_step("worker metrics", mark_worker_stopped)
@@ -206,6 +212,19 @@ def _build_scoring(app: FastAPI, settings: Settings) -> None:
     app.state.inference = InferenceService(predictions, registry)
     app.state.jobs = JobService(settings, database.sessionmaker, predictions)
     app.state.system = SystemService(settings, database, app.state.cache, registry)
+    app.state.providers = ProviderRegistry(
+        settings,
+        app.state.identity.keyring,
+        ProviderCaller(
+            settings,
+            app.state.cache,
+            create_quota_storage(settings),
+            app.state.webhooks.outbound,
+        ),
+    )
+    app.state.lookups = LookupService(
+        settings, database.sessionmaker, app.state.providers, predictions
+    )
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -271,6 +290,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         system_info_router,
         publisher_keys_router,
         webhooks_router,
+        providers_router,
+        lookups_router,
     ):
         app.include_router(router)
     assert_deny_by_default(app)

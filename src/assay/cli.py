@@ -35,6 +35,7 @@ from assay.demo import create_demo, demo, prepare_pack, print_demo
 from assay.jobs.cli import jobs_app
 from assay.jobs.queue import broker_problems
 from assay.orgs.cli import create_admin, org_app
+from assay.providers.cli import providers_app
 from assay.registry.cli import keys_app, models_app
 from assay.server import ServerStartError, run_factory
 from assay.settings import Environment, Settings, load_settings
@@ -67,6 +68,7 @@ app.add_typer(admin_app, name="admin")
 app.add_typer(models_app, name="models")
 app.add_typer(keys_app, name="keys")
 app.add_typer(jobs_app, name="jobs")
+app.add_typer(providers_app, name="providers")
 app.command()(backup)
 app.command()(restore)
 app.command("demo")(demo)

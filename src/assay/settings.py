@@ -663,6 +663,56 @@ class Settings(BaseSettings):
         description="How much of a receiver's answer the delivery log keeps (sanitised).",
     )
 
+    # --- evidence providers and lookups --------------------------------------------
+    provider_base_urls: dict[str, str] = Field(
+        default_factory=dict,
+        description="Base URL by provider name, replacing the one in every organisation's "
+        'definition of that provider (JSON), e.g. {"virustotal": "http://127.0.0.1:8900/'
+        'virustotal/api/v3"} to use `assay mock-providers` or a forward proxy.',
+    )
+    provider_breaker_failures: int = Field(
+        5,
+        ge=1,
+        le=1000,
+        description="Failed calls to one provider, for one organisation, within the window "
+        "that open its circuit breaker (shared by every process through the cache).",
+    )
+    provider_breaker_window_seconds: float = Field(
+        60.0, gt=0, le=3600, description="The window those failures are counted in."
+    )
+    provider_breaker_cooldown_seconds: float = Field(
+        30.0,
+        gt=0,
+        le=3600,
+        description="How long an open breaker keeps a provider uncalled; then one call "
+        "probes it, and a failure opens it again at once.",
+    )
+    provider_max_response_bytes: int = Field(
+        1_048_576,
+        ge=1024,
+        le=16_777_216,
+        description="Largest provider answer read; a longer one is an error.",
+    )
+    provider_max_cooldown_seconds: int = Field(
+        3600,
+        ge=1,
+        description="Longest Retry-After (from a provider's 429) honoured before calling it again.",
+    )
+    lookup_deadline_seconds: float = Field(
+        10.0,
+        gt=0,
+        le=120,
+        description="Overall time a lookup waits for its providers; those still running "
+        "then are reported as timeouts and the verdict is made from the others.",
+    )
+    lookup_model: str = Field(
+        "threat-verdict",
+        min_length=1,
+        max_length=100,
+        description="The organisation's model (alias production) that turns provider "
+        "scores into a verdict; the threat-intelligence pack registers it.",
+    )
+
     @field_validator("webhook_retry_schedule_seconds", mode="before")
     @classmethod
     def _split_retry_schedule(cls, value: object) -> object:

@@ -3,7 +3,9 @@
 from assay.core.db import Base
 from assay.events import models as event_models
 from assay.jobs import models as job_models
+from assay.lookups import models as lookup_models
 from assay.orgs import models as identity_models
+from assay.providers import models as provider_models
 from assay.registry import models as scoring_models
 from assay.webhooks import models as webhook_models
 
@@ -12,6 +14,8 @@ __all__ = [
     "event_models",
     "identity_models",
     "job_models",
+    "lookup_models",
+    "provider_models",
     "scoring_models",
     "webhook_models",
 ]

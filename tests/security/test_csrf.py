@@ -345,6 +345,7 @@ async def test_no_get_route_writes(
         "job_id": job.json()["id"],
         "webhook_id": webhook_id,
         "delivery_id": delivery.json()["id"],
+        "lookup_id": "00000000-0000-4000-8000-000000000001",
     }
     called: list[tuple[str, int]] = []
     offenders: dict[str, list[str]] = {}

@@ -205,6 +205,31 @@ async def _webhook_destination_refused(ctx: Ctx) -> httpx.Response:
     return await ctx.client.post("/v1/webhooks", json=body, headers=auth(ctx.token))
 
 
+async def _provider_invalid(ctx: Ctx) -> httpx.Response:
+    body = {"definition": {"format": "assay-provider/v1", "name": "x"}}
+    return await ctx.client.put("/v1/providers/x", json=body, headers=auth(ctx.token))
+
+
+async def _provider_not_found(ctx: Ctx) -> httpx.Response:
+    return await ctx.client.get("/v1/providers/nothing-here", headers=auth(ctx.token))
+
+
+async def _lookup_not_found(ctx: Ctx) -> httpx.Response:
+    return await ctx.client.get(
+        "/v1/lookups/00000000-0000-4000-8000-000000000000", headers=auth(ctx.token)
+    )
+
+
+async def _indicator_rejected(ctx: Ctx) -> httpx.Response:
+    body = {"indicator": "169.254.169.254"}
+    return await ctx.client.post("/v1/lookups", json=body, headers=auth(ctx.token))
+
+
+async def _verdict_model_missing(ctx: Ctx) -> httpx.Response:
+    body = {"indicator": "1.1.1.1"}
+    return await ctx.client.post("/v1/lookups", json=body, headers=auth(ctx.token))
+
+
 TRIGGERS: dict[str, Trigger] = {
     "bad-request": _bad_request,
     "unauthorized": _unauthorized,
@@ -227,6 +252,11 @@ TRIGGERS: dict[str, Trigger] = {
     "sso-provider-unavailable": _sso_provider_unavailable,
     "model-unavailable": _model_unavailable,
     "webhook-destination-refused": _webhook_destination_refused,
+    "provider-invalid": _provider_invalid,
+    "provider-not-found": _provider_not_found,
+    "lookup-not-found": _lookup_not_found,
+    "indicator-rejected": _indicator_rejected,
+    "verdict-model-missing": _verdict_model_missing,
 }
 # Answered by the HTTP server itself, before the application: tested on a real server.
 SERVER_ANSWERS = ("request-timeout", "request-header-fields-too-large", "service-unavailable")

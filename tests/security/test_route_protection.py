@@ -67,6 +67,18 @@ async def _send(
     )
 
 
+@pytest.fixture
+def settings(settings_factory: Callable[..., Settings], database_url: str) -> Settings:
+    """Every route is walked with nine kinds of credentials from one address: far past the
+    per-address budget, which is tested in tests/security/test_rate_limits.py."""
+    return settings_factory(
+        database_url=database_url,
+        rate_limit_management="100000/minute",
+        rate_limit_default="100000/minute",
+        rate_limit_scoring_per_key="100000/minute",
+    )
+
+
 async def test_every_protected_route_refuses_missing_and_bad_credentials(
     app: FastAPI, client: httpx.AsyncClient, make_member: MakeMember
 ) -> None:

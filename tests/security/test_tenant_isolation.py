@@ -42,7 +42,9 @@ from assay.core.tenancy import (
     scoped,
     tenant_table_names,
 )
+from assay.lookups.models import Lookup
 from assay.orgs.models import Membership, Organisation
+from assay.providers.service import builtin_definition
 from tests.support.identity import MakeMember, bearer, login, new_member
 from tests.support.models import RULES_MANIFEST, register_rules_model
 
@@ -64,11 +66,23 @@ _OIP_INFER = json.dumps(
 ).encode()
 BODIES["/v2/models/{name}/infer"] = _OIP_INFER
 BODIES["/v2/models/{name}/versions/{version}/infer"] = _OIP_INFER
+BODIES["/v1/providers/{name}/credential"] = json.dumps({"credential": "b-guesses-a-key"}).encode()
 FORMS = {"/v1/models/{name}/versions": {"manifest": json.dumps(RULES_MANIFEST)}}
+# Routes that create or replace by name inside the caller's own organisation: another
+# organisation's PUT makes its own object and leaves A's as it was (checked below).
+OWN_NAMESPACE_PUTS = {"/v1/providers/{name}"}
+
+
+def _provider(name: str, title: str) -> bytes:
+    return json.dumps(
+        {"definition": {**builtin_definition("abuseipdb"), "name": name, "title": title}}
+    ).encode()
+
+
 _PARAM = re.compile(r"\{([^}:]+)(?::[^}]+)?\}")
 
 
-async def _populate(client: httpx.AsyncClient, token: str) -> dict[str, str]:
+async def _populate(app: FastAPI, client: httpx.AsyncClient, token: str) -> dict[str, str]:
     """Create one of every kind of tenant object; return ids by path-parameter name."""
     key = await client.post(
         "/v1/org/api-keys", json={"name": "a", "scopes": ["members:read"]}, headers=bearer(token)
@@ -110,7 +124,30 @@ async def _populate(client: httpx.AsyncClient, token: str) -> dict[str, str]:
     KNOWN_SECRETS.add(webhook.json()["secret"])
     delivery = await client.post(f"/v1/webhooks/{webhook.json()['id']}/test", headers=bearer(token))
     assert delivery.status_code == 202, delivery.text
+    # A provider named like the model (both are addressed as {name}), and a lookup,
+    # written directly: running one needs the threat pack, tested in tests/lookups.
+    provider = await client.put(
+        f"/v1/providers/{model_name}",
+        content=_provider(model_name, "A's own"),
+        headers={**bearer(token), "content-type": "application/json"},
+    )
+    assert provider.status_code == 200, provider.text
+    org_id = (await client.get("/v1/org", headers=bearer(token))).json()["id"]
+    lookup_id = uuid.uuid4()
+    async with app.state.database.sessionmaker() as db, db.begin():
+        db.add(
+            Lookup(
+                id=lookup_id,
+                org_id=uuid.UUID(org_id),
+                indicator="1.1.1.1",
+                indicator_digest="0" * 64,
+                indicator_type="ipv4",
+                verdict="clean",
+                results=[],
+            )
+        )
     return {
+        "lookup_id": str(lookup_id),
         "job_id": job.json()["id"],
         "webhook_id": webhook.json()["id"],
         "delivery_id": delivery.json()["id"],
@@ -132,8 +169,8 @@ async def test_org_b_gets_404_on_every_route_naming_org_a_objects(
     b = await make_member()
     token_a = (await login(client, a))["access_token"]
     token_b = (await login(client, b))["access_token"]
-    ids_a = await _populate(client, token_a)
-    await _populate(client, token_b)
+    ids_a = await _populate(app, client, token_a)
+    await _populate(app, client, token_b)
 
     checked = 0
     for route in iter_api_routes(app):
@@ -146,6 +183,19 @@ async def test_org_b_gets_404_on_every_route_naming_org_a_objects(
             unknown = [n for n in names if n not in ids_a]
             assert not unknown, f"teach this test the ids for {route.path}: {unknown}"
             path = _PARAM.sub(lambda m: ids_a[m.group(1)], route.path)
+            if route.path in OWN_NAMESPACE_PUTS and method == "PUT":
+                mine = await client.put(
+                    path,
+                    content=_provider(ids_a["name"], "B's own"),
+                    headers={**bearer(token_b), "content-type": "application/json"},
+                )
+                assert mine.status_code == 200, mine.text
+                theirs = await client.get(path, headers=bearer(token_a))
+                assert theirs.json()["title"] == "A's own"
+                # B's own object goes again, so the walk's other routes find nothing of B's.
+                removed = await client.delete(path, headers=bearer(token_b))
+                assert removed.status_code == 204
+                continue
             if route.path in FORMS and method == "POST":
                 response = await client.post(path, data=FORMS[route.path], headers=bearer(token_b))
             else:
@@ -173,13 +223,21 @@ async def test_lists_never_show_another_organisations_objects(
     b = await make_member()
     token_a = (await login(client, a))["access_token"]
     token_b = (await login(client, b))["access_token"]
-    ids_a = await _populate(client, token_a)
+    ids_a = await _populate(app, client, token_a)
     await app.state.predictions.recorder.flush()
     for route in iter_api_routes(app):
         if "GET" not in (route.methods or ()) or "{" in route.path:
             continue
         if not route.path.startswith(
-            ("/v1/org", "/v1/models", "/v1/predictions", "/v1/system", "/v1/webhooks")
+            (
+                "/v1/org",
+                "/v1/models",
+                "/v1/predictions",
+                "/v1/system",
+                "/v1/webhooks",
+                "/v1/providers",
+                "/v1/lookups",
+            )
         ):
             continue
         response = await client.get(route.path, headers=bearer(token_b))

@@ -111,3 +111,7 @@ class SecurityAction(StrEnum):
     WEBHOOK_DELETED = "webhook.deleted"
     WEBHOOK_SECRET_ROTATED = "webhook.secret_rotated"  # nosec B105
     WEBHOOK_DISABLED = "webhook.disabled"
+    # evidence providers
+    PROVIDER_SAVED = "provider.saved"
+    PROVIDER_DELETED = "provider.deleted"
+    PROVIDER_CREDENTIAL_SET = "provider.credential_set"  # nosec B105

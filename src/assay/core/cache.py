@@ -29,6 +29,11 @@ class Cache(Protocol):
         """Store `value` only if `key` holds nothing live; True when this call stored it."""
         ...
 
+    async def increment(self, key: str, ttl_seconds: float) -> int:
+        """Add one to the counter under `key` and return it; a new counter lives for
+        `ttl_seconds` from its first increment (a fixed window)."""
+        ...
+
     async def delete(self, key: str) -> None: ...
 
     async def ping(self) -> None: ...
@@ -71,6 +76,18 @@ class InProcessCache:
         await self.set(key, value, ttl_seconds)
         return True
 
+    async def increment(self, key: str, ttl_seconds: float) -> int:
+        # No await between reading and writing: atomic within the event loop.
+        entry = self._entries.get(key)
+        expires_at: float | None
+        if entry is None or (entry[0] is not None and entry[0] <= time.monotonic()):
+            count, expires_at = 1, time.monotonic() + ttl_seconds
+        else:
+            count, expires_at = int(entry[1]) + 1, entry[0]
+        self._entries[key] = (expires_at, str(count).encode())
+        self._entries.move_to_end(key)
+        return count
+
     async def delete(self, key: str) -> None:
         self._entries.pop(key, None)
 
@@ -109,6 +126,15 @@ class RedisCache:
         # SET NX PX: one atomic command, so two processes cannot both claim the key.
         stored = await self.client.set(key, value, px=max(1, int(ttl_seconds * 1000)), nx=True)
         return bool(stored)
+
+    async def increment(self, key: str, ttl_seconds: float) -> int:
+        # INCR, and PEXPIRE NX only when the key is new, in one round trip: every process
+        # counts into the same window.
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.incr(key)
+            pipe.pexpire(key, max(1, int(ttl_seconds * 1000)), nx=True)
+            count, _ = await pipe.execute()
+        return int(count)
 
     async def delete(self, key: str) -> None:
         await self.client.delete(key)

@@ -34,6 +34,9 @@ class Permission(StrEnum):
     SYSTEM_READ = "system:read"
     WEBHOOKS_READ = "webhooks:read"
     WEBHOOKS_MANAGE = "webhooks:manage"
+    LOOKUPS_RUN = "lookups:run"
+    LOOKUPS_READ = "lookups:read"
+    PROVIDERS_MANAGE = "providers:manage"
 
 
 # What each permission guards; docs/security.md shows this with the role table.
@@ -54,6 +57,9 @@ GUARDS: Final[dict[Permission, str]] = {
     Permission.WEBHOOKS_READ: "list webhook endpoints, event types and the delivery log",
     Permission.WEBHOOKS_MANAGE: "register, change, test and delete webhook endpoints; "
     "rotate their secrets; re-send deliveries",
+    Permission.LOOKUPS_RUN: "look an indicator up across the organisation's providers",
+    Permission.LOOKUPS_READ: "read past lookups and the providers with their breaker state",
+    Permission.PROVIDERS_MANAGE: "register, change and remove providers; set their credentials",
 }
 
 ALL_PERMISSIONS: Final[frozenset[str]] = frozenset(Permission)
@@ -61,6 +67,8 @@ ALL_PERMISSIONS: Final[frozenset[str]] = frozenset(Permission)
 _VIEWER: frozenset[str] = frozenset({Permission.MODELS_READ, Permission.MEMBERS_READ})
 _ANALYST = _VIEWER | {
     Permission.PREDICT,
+    Permission.LOOKUPS_RUN,
+    Permission.LOOKUPS_READ,
     Permission.PREDICTIONS_READ,
     Permission.JOBS_READ,
     Permission.JOBS_WRITE,
@@ -68,6 +76,7 @@ _ANALYST = _VIEWER | {
 _MAINTAINER = _ANALYST | {Permission.MODELS_WRITE, Permission.WEBHOOKS_READ}
 _ADMIN = _MAINTAINER | {
     Permission.WEBHOOKS_MANAGE,
+    Permission.PROVIDERS_MANAGE,
     Permission.MEMBERS_MANAGE,
     Permission.KEYS_MANAGE,
     Permission.ROLES_MANAGE,

@@ -223,6 +223,16 @@ class OutboundClient:
         # Certificate verification always on; a test may trust its own CA, never none.
         self._ssl_context = ssl_context or httpx.create_ssl_context(trust_env=False)
 
+    def with_policy(self, policy: OutboundPolicy) -> OutboundClient:
+        """The same resolver, network and trust, under another policy (a provider's own
+        timeouts and response size)."""
+        return OutboundClient(
+            policy,
+            resolver=self.resolver,
+            network_backend=self._backend,
+            ssl_context=self._ssl_context,
+        )
+
     async def check(self, url: str) -> Destination:
         return await check_destination(url, self.policy, self.resolver)
 

@@ -1,0 +1,1 @@
+"""Lookups: one indicator scored across the organisation's providers (docs/threat-intel.md)."""

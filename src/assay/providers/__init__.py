@@ -1,0 +1,4 @@
+"""Evidence providers: declared sources of evidence called at scoring time.
+
+See docs/threat-intel.md.
+"""
