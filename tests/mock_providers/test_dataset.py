@@ -20,7 +20,7 @@ from assay.mock_providers.dataset import (
 DOC = Path(__file__).resolve().parents[2] / "docs" / "mock-providers.md"
 
 
-def test_the_shipped_data_set_has_every_behaviour_for_ips_and_domains() -> None:
+def test_the_shipped_data_set_has_every_behaviour_for_ips_domains_and_urls() -> None:
     dataset = load_dataset()
     for kind in (Kind.IP, Kind.DOMAIN, Kind.URL):
         behaviours = {i.behaviour for i in dataset.indicators if i.kind is kind}

@@ -54,6 +54,7 @@ async def test_the_known_bad_payload_is_found_by_either_hash(
     assert (body["md5_hash"], body["sha256_hash"]) == (EICAR_MD5, EICAR_SHA256)
     assert body["url_count"] == "1"
     assert body["urls"][0]["url"] == EVIL_URL
+    assert body["urlhaus_download"].endswith(f"/v1/download/{EICAR_SHA256}/")
 
 
 @pytest.mark.parametrize(

@@ -20,6 +20,7 @@ from assay.mock_providers.state import MockState
 PREFIX = "/urlhaus/v1"
 CREDENTIAL_HEADER = "Auth-Key"
 REFERENCE_BASE = "https://urlhaus.abuse.ch"
+DOWNLOAD_BASE = "https://urlhaus-api.abuse.ch/v1/download"
 
 # A query's form, read: the indicator it names (None: not in the data set or invalid), the
 # query_status to answer when the form is invalid, and the value asked about.
@@ -36,10 +37,14 @@ def _url_reference(url_id: object) -> str:
     return f"{REFERENCE_BASE}/url/{url_id}/"
 
 
+def _download(sha256: object) -> str | None:
+    return f"{DOWNLOAD_BASE}/{sha256}/" if sha256 else None
+
+
 def _url_answer(indicator: Indicator, fields: dict[str, Any]) -> dict[str, Any]:
     payloads = [
         {
-            "urlhaus_download": f"{REFERENCE_BASE}/downloads/{payload['response_sha256']}/",
+            "urlhaus_download": _download(payload.get("response_sha256")),
             "virustotal": None,
             "imphash": None,
             "ssdeep": None,
@@ -106,7 +111,7 @@ def _payload_answer(indicator: Indicator, fields: dict[str, Any]) -> dict[str, A
         "firstseen": fields.get("firstseen"),
         "lastseen": fields.get("lastseen"),
         "url_count": str(len(urls)),
-        "urlhaus_download": f"{REFERENCE_BASE}/downloads/{indicator.value}/",
+        "urlhaus_download": _download(indicator.value),
         "virustotal": None,
         "imphash": None,
         "ssdeep": None,
