@@ -118,3 +118,9 @@ async def test_an_invalid_query_is_unprocessable(
     assert answer.status_code == 422
     (problem,) = answer.json()["errors"]
     assert problem["source"] == {"parameter": parameter}
+
+
+async def test_the_rejected_key_is_refused(mock_client: httpx.AsyncClient) -> None:
+    answer = await _check(mock_client, "185.220.101.34", Key="rejected-by-mock")
+    assert answer.status_code == 401
+    assert answer.json()["errors"][0]["status"] == 401

@@ -73,6 +73,7 @@ STATS = {"harmless": 1, "malicious": 0, "suspicious": 0, "undetected": 0, "timeo
         (_document(kind="file", value="0" * 32), "files go by sha256"),
         (_document(kind="url", value="https://x.example/", urlhaus={}), "urlhaus needs id"),
         ({"indicators": [], "retry_after_seconds": 0}, "retry_after_seconds"),
+        ({"indicators": [], "rejected_key": " "}, "rejected_key"),
     ],
     ids=[
         "not-a-mapping",
@@ -89,6 +90,7 @@ STATS = {"harmless": 1, "malicious": 0, "suspicious": 0, "undetected": 0, "timeo
         "file-by-md5",
         "urlhaus-url-without-id",
         "retry-after-zero",
+        "blank-rejected-key",
     ],
 )
 def test_an_invalid_data_set_is_refused_with_its_problem(document: object, problem: str) -> None:

@@ -53,6 +53,14 @@ async def test_every_request_is_recorded_without_the_credential(
     assert SECRET not in answer.text
 
 
+async def test_a_rejected_key_is_recorded_as_present(mock_client: httpx.AsyncClient) -> None:
+    await mock_client.get(
+        "/virustotal/api/v3/domains/example.com", headers={"x-apikey": "rejected-by-mock"}
+    )
+    (entry,) = (await mock_client.get("/_mock/requests")).json()["requests"]
+    assert entry["credential_present"] is True
+
+
 async def test_reset_clears_the_log(mock_client: httpx.AsyncClient) -> None:
     await mock_client.get("/virustotal/api/v3/domains/example.com", headers={"x-apikey": "k"})
     assert (await mock_client.post("/_mock/reset")).status_code == 200

@@ -129,3 +129,11 @@ async def test_a_slow_indicator_answers_after_its_delay(mock_client: httpx.Async
     answer = await _query(mock_client, "host", host="slow.example.net")
     assert answer.status_code == 200
     assert answer.json() == {"query_status": "no_results"}
+
+
+async def test_the_rejected_key_is_refused(mock_client: httpx.AsyncClient) -> None:
+    answer = await mock_client.post(
+        f"{API}/url/", data={"url": EVIL_URL}, headers={"Auth-Key": "rejected-by-mock"}
+    )
+    assert answer.status_code == 401
+    assert answer.json() == {"query_status": "unknown_auth_key"}

@@ -182,3 +182,11 @@ async def test_an_invalid_ip_address_is_an_invalid_argument(
     answer = await mock_client.get(f"{API}/ip_addresses/999.1.1.1", headers=KEY)
     assert answer.status_code == 400
     assert answer.json()["error"]["code"] == "InvalidArgumentError"
+
+
+async def test_the_rejected_key_is_wrong_credentials(mock_client: httpx.AsyncClient) -> None:
+    answer = await mock_client.get(
+        f"{API}/ip_addresses/185.220.101.34", headers={"x-apikey": "rejected-by-mock"}
+    )
+    assert answer.status_code == 401
+    assert answer.json()["error"]["code"] == "WrongCredentialsError"

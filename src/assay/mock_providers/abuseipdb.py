@@ -17,7 +17,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from assay.mock_providers.dataset import Behaviour, Kind, normalise
-from assay.mock_providers.state import MockState
+from assay.mock_providers.state import Credential, MockState
 
 PREFIX = "/abuseipdb/api/v2"
 CREDENTIAL_HEADER = "Key"
@@ -65,9 +65,10 @@ def _check(state: MockState) -> Callable[[Request], Awaitable[Response]]:
     async def check(request: Request) -> Response:
         raw = request.query_params.get("ipAddress")
         address = normalise(Kind.IP, raw) if raw else None
-        if not await state.receive(
+        credential = await state.receive(
             request, provider="abuseipdb", credential_header=CREDENTIAL_HEADER, indicator=raw
-        ):
+        )
+        if credential is not Credential.ACCEPTED:
             return error(
                 401,
                 "Authentication failed. Your API key is either missing, incorrect, or revoked.",

@@ -84,6 +84,7 @@ class Dataset:
     indicators: tuple[Indicator, ...]
     retry_after_seconds: int = 30
     abuseipdb_daily_limit: int = 1000
+    rejected_key: str = "rejected-by-mock"
     _index: dict[tuple[Kind, str], Indicator] = field(
         init=False, repr=False, compare=False, default_factory=dict
     )
@@ -138,7 +139,15 @@ def parse_dataset(document: object) -> Dataset:
         indicators,
         retry_after_seconds=_positive_int(document, "retry_after_seconds", 30),
         abuseipdb_daily_limit=_positive_int(document, "abuseipdb_daily_limit", 1000),
+        rejected_key=_rejected_key(document),
     )
+
+
+def _rejected_key(document: Mapping[str, Any]) -> str:
+    value = document.get("rejected_key", "rejected-by-mock")
+    if not isinstance(value, str) or not value.strip():
+        raise DatasetError("`rejected_key` must be a non-blank string")
+    return value.strip()
 
 
 def _positive_int(document: Mapping[str, Any], name: str, default: int) -> int:

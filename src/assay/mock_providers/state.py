@@ -6,6 +6,7 @@ import threading
 from asyncio import sleep
 from collections import deque
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from starlette.requests import Request
@@ -14,6 +15,14 @@ from assay.mock_providers.dataset import Behaviour, Dataset, Indicator
 
 # The log is for tests and demos; a long benchmark must not grow it without bound.
 REQUEST_LOG_LIMIT = 10_000
+
+
+class Credential(StrEnum):
+    """What a request's credential header held."""
+
+    MISSING = "missing"
+    REJECTED = "rejected"  # the data set's `rejected_key`: a wrong or revoked key
+    ACCEPTED = "accepted"
 
 
 @dataclass(frozen=True)
@@ -64,21 +73,25 @@ class MockState:
         provider: str,
         credential_header: str,
         indicator: str | None,
-    ) -> bool:
-        """Record REQUEST and wait the global latency; whether it carried a credential."""
-        credential_present = bool(request.headers.get(credential_header, "").strip())
+    ) -> Credential:
+        """Record REQUEST and wait the global latency; what its credential header held."""
+        credential = request.headers.get(credential_header, "").strip()
         self.log.record(
             RecordedRequest(
                 provider=provider,
                 method=request.method,
                 path=request.url.path,
                 indicator=indicator,
-                credential_present=credential_present,
+                credential_present=bool(credential),
             )
         )
         if self.latency_seconds > 0:
             await sleep(self.latency_seconds)
-        return credential_present
+        if not credential:
+            return Credential.MISSING
+        if credential == self.dataset.rejected_key:
+            return Credential.REJECTED
+        return Credential.ACCEPTED
 
     async def behave(self, indicator: Indicator | None) -> Behaviour:
         """How to answer about INDICATOR; a slow one has been waited for on return."""

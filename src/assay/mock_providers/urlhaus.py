@@ -15,7 +15,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from assay.mock_providers.dataset import Behaviour, Indicator, Kind
-from assay.mock_providers.state import MockState
+from assay.mock_providers.state import Credential, MockState
 
 PREFIX = "/urlhaus/v1"
 CREDENTIAL_HEADER = "Auth-Key"
@@ -160,12 +160,13 @@ def _query(state: MockState, kind: str) -> Callable[[Request], Awaitable[Respons
         async with request.form() as raw_form:
             form = {name: str(value) for name, value in raw_form.items()}
         indicator, invalid, asked = parse(state, form)
-        if not await state.receive(
+        credential = await state.receive(
             request,
             provider="urlhaus",
             credential_header=CREDENTIAL_HEADER,
             indicator=asked or None,
-        ):
+        )
+        if credential is not Credential.ACCEPTED:
             return _status("unknown_auth_key", 401)
         if invalid is not None:
             return _status(invalid)

@@ -17,7 +17,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from assay.mock_providers.dataset import Behaviour, Indicator, Kind, normalise
-from assay.mock_providers.state import MockState
+from assay.mock_providers.state import Credential, MockState
 
 PREFIX = "/virustotal/api/v3"
 CREDENTIAL_HEADER = "x-apikey"
@@ -73,6 +73,12 @@ def _object(request: Request, indicator: Indicator, collection: str, type_name: 
     )
 
 
+def _unauthenticated(credential: Credential) -> Response:
+    if credential is Credential.MISSING:
+        return error(401, "AuthenticationRequiredError", "X-Apikey header is missing")
+    return error(401, "WrongCredentialsError", "Wrong API key")
+
+
 def _invalid(kind: Kind, raw: str) -> Response:
     if kind is Kind.URL:
         # VirusTotal does not tell a malformed URL id from an unknown one.
@@ -100,13 +106,14 @@ def _lookup(state: MockState, kind: Kind) -> Callable[[Request], Awaitable[Respo
     async def lookup(request: Request) -> Response:
         raw = str(request.path_params["identifier"])
         asked = decode_url_identifier(raw) if kind is Kind.URL else normalise(kind, raw)
-        if not await state.receive(
+        credential = await state.receive(
             request,
             provider="virustotal",
             credential_header=CREDENTIAL_HEADER,
             indicator=asked or raw,
-        ):
-            return error(401, "AuthenticationRequiredError", "X-Apikey header is missing")
+        )
+        if credential is not Credential.ACCEPTED:
+            return _unauthenticated(credential)
         if asked is None:
             return _invalid(kind, raw)
         indicator = state.dataset.find(kind, asked)
