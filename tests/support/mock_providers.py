@@ -88,7 +88,9 @@ def running_mock_providers(
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = int(sock.getsockname()[1])
-    server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False, lifespan="off"))
+    server = uvicorn.Server(
+        uvicorn.Config(app, log_config=None, access_log=False, lifespan="off", ws="none")
+    )
     thread = threading.Thread(
         target=server.run, kwargs={"sockets": [sock]}, name="mock-providers", daemon=True
     )
