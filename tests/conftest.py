@@ -31,8 +31,14 @@ from tests.support.session_checks import (
     write_schemathesis_report,
 )
 
-# Fixtures every package's tests share: members and sign-in, registered models, trained packs.
-pytest_plugins = ["tests.support.identity", "tests.support.models", "tests.support.engine"]
+# Fixtures every package's tests share: members and sign-in, registered models, trained packs,
+# the mock threat-intelligence providers.
+pytest_plugins = [
+    "tests.support.identity",
+    "tests.support.models",
+    "tests.support.engine",
+    "tests.support.mock_providers",
+]
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 PG_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/test"

@@ -34,6 +34,7 @@ from assay.demo import DEFAULT_PACK as DEMO_PACK
 from assay.demo import create_demo, demo, prepare_pack, print_demo
 from assay.jobs.cli import jobs_app
 from assay.jobs.queue import broker_problems
+from assay.mock_providers.cli import mock_providers
 from assay.orgs.cli import create_admin, org_app
 from assay.providers.cli import providers_app
 from assay.registry.cli import keys_app, models_app
@@ -72,6 +73,7 @@ app.add_typer(providers_app, name="providers")
 app.command()(backup)
 app.command()(restore)
 app.command("demo")(demo)
+app.command("mock-providers")(mock_providers)
 app.add_typer(dev_app, name="dev")
 
 
