@@ -34,6 +34,7 @@ from assay.demo import DEFAULT_PACK as DEMO_PACK
 from assay.demo import create_demo, demo, prepare_pack, print_demo
 from assay.jobs.cli import jobs_app
 from assay.jobs.queue import broker_problems
+from assay.mock_providers.background import BackgroundMock, serve_in_background
 from assay.mock_providers.cli import mock_providers
 from assay.orgs.cli import create_admin, org_app
 from assay.providers.cli import providers_app
@@ -184,10 +185,33 @@ def serve(
     for name, value in (("host", host), ("port", port), ("workers", workers)):
         if value is not None:
             os.environ[f"ASSAY_{name.upper()}"] = str(value)
+    mock = _demo_providers() if with_demo else None
     try:
         run_factory(settings, reload=reload)
     except ServerStartError as exc:
         raise _fail("Refusing to start:", [str(exc)]) from None
+    finally:
+        if mock is not None:
+            mock.stop()
+
+
+def _demo_providers() -> BackgroundMock | None:
+    """`--demo`: the offline mock providers on a loopback port, and the server's built-in
+    providers pointed at them (unless ASSAY_PROVIDER_BASE_URLS already says where)."""
+    if os.environ.get("ASSAY_PROVIDER_BASE_URLS"):
+        return None
+    try:
+        mock = serve_in_background()
+    except RuntimeError as exc:
+        raise _fail("Refusing to start:", [str(exc)]) from None
+    os.environ["ASSAY_PROVIDER_BASE_URLS"] = json.dumps(mock.base_urls)
+    # The mock lives on loopback, which outbound requests may reach only when allowed.
+    allowed = os.environ.get("ASSAY_OUTBOUND_ALLOWED_NETWORKS", "").strip()
+    networks = json.loads(allowed) if allowed.startswith("[") else allowed.split(",")
+    networks = [n.strip() for n in networks if n.strip()] + ["127.0.0.1/32"]
+    os.environ["ASSAY_OUTBOUND_ALLOWED_NETWORKS"] = json.dumps(networks)
+    typer.echo(f"Mock providers (FAKE data) for the demo on {mock.base_urls['virustotal']}")
+    return mock
 
 
 _MIGRATE_FAILURE_TITLES = {

@@ -12,12 +12,14 @@ import json
 import secrets
 import shutil
 import string
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from assay import __version__
 from assay.accounts import service as accounts
@@ -36,6 +38,7 @@ from assay.core.secrets_store import with_generated_secrets
 from assay.engine.pack import load_pack
 from assay.orgs import service as orgs
 from assay.orgs.models import Organisation
+from assay.providers.service import BUILTIN_NAMES, ProviderRegistry, builtin_definition
 from assay.registry.service import ModelRegistry
 from assay.settings import Settings, load_settings
 
@@ -46,20 +49,25 @@ _PACK_IN_CHECKOUT = ("examples", "startup_success")
 _PACKAGE_DIR = Path(__file__).resolve().parent
 
 
-def find_default_pack() -> Path:
-    """The startup-success pack of the source checkout Assay runs from, wherever the
-    command is started; else the one installed with Assay; else
+def find_default_pack(parts: tuple[str, ...] = _PACK_IN_CHECKOUT) -> Path:
+    """The startup-success pack (or the pack at `parts`) of the source checkout Assay
+    runs from, wherever the command is started; else the one installed with Assay; else
     ``examples/startup_success`` under the current directory."""
-    checkout = _PACKAGE_DIR.parents[1].joinpath(*_PACK_IN_CHECKOUT)
+    checkout = _PACKAGE_DIR.parents[1].joinpath(*parts)
     # In an installed wheel the pack is package data (pyproject.toml, [tool.hatch.build]).
-    installed = _PACKAGE_DIR.joinpath(*_PACK_IN_CHECKOUT)
+    installed = _PACKAGE_DIR.joinpath(*parts)
     for candidate in (checkout, installed):
         if (candidate / "manifest.yaml").is_file():
             return candidate
-    return Path.cwd().joinpath(*_PACK_IN_CHECKOUT)
+    return Path.cwd().joinpath(*parts)
 
 
 DEFAULT_PACK = find_default_pack()
+# The threat-intelligence pack: a rules model only, nothing to train.
+THREAT_PACK = find_default_pack(("examples", "threat_intel"))
+# What the demo organisation's providers send: `assay serve --demo` points them at the
+# mock providers, which take any key but their documented rejected one.
+DEMO_PROVIDER_KEY = "demo-key-for-the-mock-providers"
 
 
 @dataclass(frozen=True)
@@ -174,6 +182,7 @@ async def create_demo(settings: Settings, pack: Path) -> DemoCredentials:
                     f" ({problems})" if problems else ""
                 )
                 raise DemoUnavailable(msg) from None
+            await _threat_intel(db, settings, identity, org.id)
             # Keys are made by a user, with no more than that user's permissions: the
             # demo administrator (an owner of the demo organisation) makes this one.
             administrator = OrgPrincipal(
@@ -194,6 +203,8 @@ async def create_demo(settings: Settings, pack: Path) -> DemoCredentials:
                     Permission.MODELS_READ,
                     Permission.JOBS_READ,
                     Permission.JOBS_WRITE,
+                    Permission.LOOKUPS_RUN,
+                    Permission.LOOKUPS_READ,
                 ],
                 expires_at=None,
                 allowed_cidrs=[],
@@ -205,6 +216,27 @@ async def create_demo(settings: Settings, pack: Path) -> DemoCredentials:
         await database.dispose()
     sample = json.loads((pack / SAMPLE).read_text(encoding="utf-8"))
     return DemoCredentials(DEMO_EMAIL, password, created.plaintext, sample)
+
+
+async def _threat_intel(
+    db: AsyncSession, settings: Settings, identity: IdentityContext, org_id: uuid.UUID
+) -> None:
+    """The threat-intelligence pack and the three shipped providers, with the demo key;
+    an organisation's own definitions and keys, once changed, are left as they are."""
+    principal = platform_in(org_id)
+    registry = ModelRegistry.build(settings, identity.database.sessionmaker)
+    try:
+        await registry.import_pack(db, CLI, principal, THREAT_PACK)
+    except AssayError as exc:
+        msg = f"the threat-intelligence pack does not register: {exc.detail}"
+        raise DemoUnavailable(msg) from None
+    providers = ProviderRegistry.for_registration(settings, identity.keyring)
+    existing = {o.row.name for o in await providers.overview(db, principal)}
+    for name in BUILTIN_NAMES:
+        if name in existing:
+            continue
+        await providers.save(db, principal, name, builtin_definition(name), meta=CLI)
+        await providers.set_credential(db, principal, name, DEMO_PROVIDER_KEY, meta=CLI)
 
 
 def print_demo(credentials: DemoCredentials, settings: Settings) -> None:
@@ -223,6 +255,13 @@ def print_demo(credentials: DemoCredentials, settings: Settings) -> None:
         f"curl -s {base}/v1/models/startup-success/predict \\\n"
         f"  -H 'x-api-key: {credentials.api_key}' -H 'content-type: application/json' \\\n"
         f"  -d '{body}'\n"
+    )
+    typer.echo("Look an indicator up across VirusTotal, AbuseIPDB and URLhaus")
+    typer.echo("(`assay serve --demo` answers them from the offline mock providers):\n")
+    typer.echo(
+        f"curl -s {base}/v1/lookups \\\n"
+        f"  -H 'x-api-key: {credentials.api_key}' -H 'content-type: application/json' \\\n"
+        """  -d '{"indicator": "185.220.101[.]34"}'\n"""
     )
 
 

@@ -145,7 +145,8 @@ def test_demo_prints_credentials_and_a_curl_command_that_scores(
     KNOWN_SECRETS.add(re.search(r"API key \(shown once\): (\S+)", again.stdout).group(1))  # type: ignore[union-attr]
     # Idempotent: the second run registered no new versions.
     assert all(versions == [(1, "healthy")] for versions in _versions().values())
-    assert len(_versions()) == len(trained_pack.models)
+    # The startup pack's models, and the threat-intelligence pack's verdict model.
+    assert set(_versions()) == {m.name for m in trained_pack.models} | {"threat-verdict"}
 
 
 def test_the_demo_finds_its_pack_from_any_directory(cli_env: Path) -> None:

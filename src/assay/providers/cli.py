@@ -13,14 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from assay.audit.service import CLI
 from assay.auth.deps import IdentityContext
 from assay.cli_support import EXIT_CONFIG_PROBLEM, run_with_identity
-from assay.core.cache import InProcessCache
 from assay.core.errors import NotFound
 from assay.core.principal import platform_in
 from assay.engine.documents import DocumentRefused, load_document
-from assay.http.rate_limit_storage import InProcessRateLimitStorage
 from assay.orgs.models import Organisation
-from assay.outbound.service import OutboundClient, OutboundPolicy
-from assay.providers.calls import ProviderCaller
 from assay.providers.service import BUILTIN_NAMES, ProviderRegistry, builtin_definition
 
 providers_app = typer.Typer(
@@ -35,7 +31,7 @@ def _fail(message: str) -> NoReturn:
     raise typer.Exit(EXIT_CONFIG_PROBLEM)
 
 
-async def _org_id(db: AsyncSession, slug: str) -> Organisation:
+async def _organisation(db: AsyncSession, slug: str) -> Organisation:
     org = await db.scalar(select(Organisation).where(Organisation.slug == slug))
     if org is None or org.deleted_at is not None:
         raise NotFound(f"No organisation '{slug}'.")
@@ -43,15 +39,7 @@ async def _org_id(db: AsyncSession, slug: str) -> Organisation:
 
 
 def _registry(identity: IdentityContext) -> ProviderRegistry:
-    settings = identity.settings
-    # Registering calls nothing: the caller is here for the URL rules it carries.
-    caller = ProviderCaller(
-        settings,
-        InProcessCache(16),
-        InProcessRateLimitStorage(),
-        OutboundClient(OutboundPolicy.from_settings(settings)),
-    )
-    return ProviderRegistry(settings, identity.keyring, caller)
+    return ProviderRegistry.for_registration(identity.settings, identity.keyring)
 
 
 def _documents(files: list[Path], builtin: list[str]) -> list[dict[str, object]]:
@@ -91,7 +79,7 @@ def import_command(
     documents = _documents(files or [], builtin or [])
 
     async def action(db: AsyncSession, identity: IdentityContext) -> list[str]:
-        principal = platform_in((await _org_id(db, org)).id)
+        principal = platform_in((await _organisation(db, org)).id)
         registry = _registry(identity)
         names = []
         for document in documents:
@@ -123,7 +111,7 @@ def credential_command(
         secret = typer.prompt(f"API key for {name}", hide_input=True)
 
     async def action(db: AsyncSession, identity: IdentityContext) -> None:
-        principal = platform_in((await _org_id(db, org)).id)
+        principal = platform_in((await _organisation(db, org)).id)
         await _registry(identity).set_credential(db, principal, name, secret, meta=CLI)
 
     run_with_identity(action)

@@ -20,14 +20,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from assay.audit.models import SecurityAction
 from assay.audit.service import RequestMeta, record_event
+from assay.core.cache import InProcessCache
 from assay.core.crypto import DecryptionError, Keyring
 from assay.core.db_types import utcnow
 from assay.core.logging import get_logger
 from assay.core.principal import OrgPrincipal
 from assay.core.tenancy import scope_statement, scoped
 from assay.engine.documents import load_document
+from assay.http.rate_limit_storage import InProcessRateLimitStorage
 from assay.outbound.errors import DestinationRefused
-from assay.outbound.service import parse_destination_url
+from assay.outbound.service import OutboundClient, OutboundPolicy, parse_destination_url
 from assay.providers.breaker import BreakerView
 from assay.providers.calls import ConfiguredProvider, ProviderCaller
 from assay.providers.compiled import (
@@ -87,6 +89,18 @@ class ProviderRegistry:
         self.keyring = keyring
         self.caller = caller
         self._compiled: dict[tuple[uuid.UUID, Any], CompiledProvider] = {}
+
+    @classmethod
+    def for_registration(cls, settings: Settings, keyring: Keyring) -> ProviderRegistry:
+        """A registry for a process that registers providers but never calls them (the
+        CLI, the demo): its caller is here only for the URL rules it carries."""
+        caller = ProviderCaller(
+            settings,
+            InProcessCache(16),
+            InProcessRateLimitStorage(),
+            OutboundClient(OutboundPolicy.from_settings(settings)),
+        )
+        return cls(settings, keyring, caller)
 
     def compiled(self, row: ConfiguredProviderRow) -> CompiledProvider:
         key = (row.id, row.updated_at)
