@@ -332,7 +332,12 @@ async def test_a_chunk_whose_holder_died_is_taken_over_from_its_checkpoint_after
         await holder
     gate.opened.set()
     successor = JobRunner(
-        jobs.settings, jobs.sessionmaker, jobs.store, jobs.predictions, jobs.runner.announce
+        jobs.settings,
+        jobs.sessionmaker,
+        jobs.store,
+        jobs.predictions,
+        jobs.runner.announce,
+        jobs.kinds,
     )
 
     # Until the lease expires the successor takes only the other chunk; then, sent

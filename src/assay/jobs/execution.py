@@ -17,7 +17,7 @@ import json
 import os
 import socket
 import uuid
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, cast
@@ -32,6 +32,7 @@ from assay.core.principal import OrgPrincipal, PrincipalKind
 from assay.core.tenancy import OrganisationScope, scope_statement, scoped
 from assay.engine.results import ErrorCode, FieldError, PredictionResult, RowError
 from assay.jobs.errors import TransientJobError
+from assay.jobs.kinds import ChunkOutcome, ChunkProcessor, JobKind
 from assay.jobs.metrics import JOB_DURATION, JOBS_FINISHED
 from assay.jobs.models import ACTIVE_STATES, ChunkState, Job, JobChunk, JobState
 from assay.jobs.store import InputFormat, InputRow, JobStore
@@ -143,8 +144,10 @@ class JobRunner:
         store: JobStore,
         predictions: PredictService,
         announce: Announce,
+        kinds: Mapping[str, JobKind],
     ) -> None:
         self.settings = settings
+        self.kinds = kinds
         self.sessionmaker = sessionmaker
         self.store = store
         self.predictions = predictions
@@ -277,15 +280,22 @@ class JobRunner:
 
     # --- working on it ------------------------------------------------------------------
 
+    async def _processor(self, job: Job, principal: OrgPrincipal) -> ChunkProcessor:
+        kind = self.kinds.get(job.kind)
+        if kind is not None:
+            return await kind.prepare(principal, job.params)
+        params = job.params
+        served = await self.predictions.load(
+            principal, params["model"], VersionRef.parse(params.get("alias"), params.get("version"))
+        )
+        return _BatchScoring(self, principal, served, job)
+
     async def _work(self, scope: OrganisationScope, claim: Claim) -> None:
         job, chunk = claim.job, claim.chunk
         params = job.params
         principal = job_principal(job)
-        served = await self.predictions.load(
-            principal, params["model"], VersionRef.parse(params.get("alias"), params.get("version"))
-        )
+        processor = await self._processor(job, principal)
         fmt = cast(InputFormat, params["format"])
-        field_types: dict[str, str] = dict(served.scorer.schema.field_types)
         checkpoint = chunk.checkpoint
         step = self.settings.jobs_checkpoint_rows
         # One pass over the chunk's rows, read a checkpoint's worth at a time (in a thread).
@@ -302,19 +312,16 @@ class JobRunner:
             while checkpoint < chunk.row_count:
                 count = min(step, chunk.row_count - checkpoint)
                 rows = await asyncio.to_thread(_take, rows_left, count)
-                lines, records, errors = await self._score(
-                    principal, served, job, rows, fmt, field_types
-                )
+                outcome = await processor.process(rows)
                 first = chunk.first_row + checkpoint
-                await asyncio.to_thread(self.store.write_segment, job.id, first, lines)
+                await asyncio.to_thread(self.store.write_segment, job.id, first, outcome.lines)
                 cancel = await self._commit(
                     scope,
                     job,
                     chunk,
                     checkpoint,
                     len(rows),
-                    records,
-                    errors,
+                    outcome,
                     last=len(rows) < count,
                 )
                 checkpoint += len(rows)
@@ -336,9 +343,9 @@ class JobRunner:
         served: Served,
         job: Job,
         rows: Sequence[InputRow],
-        fmt: InputFormat,
-        field_types: dict[str, str],
     ) -> tuple[list[str], list[dict[str, Any]], int]:
+        fmt = cast(InputFormat, job.params["format"])
+        field_types: dict[str, str] = dict(served.scorer.schema.field_types)
         readable = [row for row in rows if row.problem is None]
         records = [
             coerce_csv(row.record, field_types) if fmt == "csv" else row.record for row in readable
@@ -373,8 +380,7 @@ class JobRunner:
         chunk: JobChunk,
         checkpoint: int,
         count: int,
-        records: list[dict[str, Any]],
-        errors: int,
+        outcome: ChunkOutcome,
         *,
         last: bool = False,
     ) -> bool:
@@ -407,7 +413,7 @@ class JobRunner:
             )
             if moved.rowcount != 1:  # type: ignore[attr-defined]
                 raise LeaseLost
-            await self.predictions.write_records(db, records)
+            await outcome.write(db)
             await db.execute(
                 scope_statement(
                     scope,
@@ -415,7 +421,7 @@ class JobRunner:
                     .where(Job.id == job.id)
                     .values(
                         done=Job.done + count,
-                        row_errors=Job.row_errors + errors,
+                        row_errors=Job.row_errors + outcome.errors,
                         revision=Job.revision + 1,
                         updated_at=now,
                     ),
@@ -568,3 +574,24 @@ class JobRunner:
             JOB_DURATION.labels(job.kind, state.value).observe(
                 max((now - job.created_at).total_seconds(), 0.0)
             )
+
+
+class _BatchScoring:
+    """batch_score's chunk processor: the predict service's validation and scoring, the
+    prediction records written with the checkpoint."""
+
+    def __init__(
+        self, runner: JobRunner, principal: OrgPrincipal, served: Served, job: Job
+    ) -> None:
+        self._runner, self._principal, self._served, self._job = runner, principal, served, job
+
+    async def process(self, rows: Sequence[InputRow]) -> ChunkOutcome:
+        lines, records, errors = await self._runner._score(
+            self._principal, self._served, self._job, rows
+        )
+        predictions = self._runner.predictions
+
+        async def write(db: AsyncSession) -> None:
+            await predictions.write_records(db, records)
+
+        return ChunkOutcome(lines, errors, write)

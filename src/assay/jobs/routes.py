@@ -23,13 +23,14 @@ from assay.jobs.deps import CanReadJobs, CanWriteJobs, Jobs
 from assay.jobs.schemas import (
     BatchScoreParams,
     JobCreate,
-    JobKind,
+    JobKindName,
     JobPage,
     JobStateName,
     JobView,
+    KindJobCreate,
     ResultFormat,
 )
-from assay.jobs.service import JobFilter, JobService
+from assay.jobs.service import BATCH_SCORE, JobFilter, JobService
 from assay.jobs.store import InputFormat
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
@@ -59,13 +60,21 @@ _SUBMIT_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,
         "content": {
-            "application/json": {"schema": _inlined(JobCreate.model_json_schema())},
+            "application/json": {
+                "schema": {
+                    "oneOf": [
+                        _inlined(JobCreate.model_json_schema()),
+                        _inlined(KindJobCreate.model_json_schema()),
+                    ]
+                }
+            },
             "multipart/form-data": {
                 "schema": {
                     "type": "object",
-                    "required": ["file", "model"],
+                    "required": ["file"],
                     "properties": {
                         "file": {"type": "string", "format": "binary"},
+                        "kind": {"type": "string", "maxLength": 40, "default": "batch_score"},
                         "model": {"type": "string", "maxLength": 100},
                         "alias": {"type": "string", "maxLength": 64},
                         "version": {"type": "integer", "minimum": 1},
@@ -100,11 +109,44 @@ async def submit_job(
         ";"
     )[0].endswith("+json"):
         raise UnsupportedMediaType("Send application/json or multipart/form-data.")
+    raw = await request.body()
+    kind_name = _kind_of(raw)
+    if kind_name is not None and kind_name != BATCH_SCORE:
+        return JobView.of(await _submit_kind(raw, kind_name, principal, db, jobs))
     try:
-        body = JobCreate.model_validate_json(await request.body())
+        body = JobCreate.model_validate_json(raw)
     except ValidationError as exc:
         raise _invalid(exc, "params") from None
     return JobView.of(await jobs.submit(db, principal, body.params))
+
+
+def _kind_of(raw: bytes) -> str | None:
+    """The body's `kind`, when it is a JSON object naming one (else the strict parse of
+    JobCreate reports what is wrong)."""
+    try:
+        document = json.loads(raw)
+    except ValueError:
+        return None
+    kind = document.get("kind") if isinstance(document, dict) else None
+    return kind if isinstance(kind, str) else None
+
+
+async def _submit_kind(
+    raw: bytes, kind_name: str, principal: OrgPrincipal, db: DbSession, jobs: JobService
+) -> Any:
+    kind = jobs.kind(kind_name)
+    try:
+        body = KindJobCreate.model_validate_json(raw)
+        records = body.params.pop("records", None)
+        if records is not None and (not isinstance(records, list) or not records):
+            raise ValidationFailed(
+                "params.records is a non-empty list of rows.",
+                errors=[{"field": "params.records", "code": "list_type", "message": "a list"}],
+            )
+        params = kind.params_model.model_validate(body.params, strict=True)
+    except ValidationError as exc:
+        raise _invalid(exc, "params") from None
+    return await jobs.submit_kind(db, principal, kind, params, records)
 
 
 async def _submit_upload(
@@ -125,14 +167,39 @@ async def _submit_upload(
                 "An upload brings its records in the file, not in a form field.",
                 errors=[{"field": "records", "code": "extra_forbidden", "message": "not allowed"}],
             )
+        kind_name = fields.pop("kind", BATCH_SCORE)
+        fmt = _input_format(form.get("format"), upload.filename, upload.content_type)
+        if kind_name != BATCH_SCORE:
+            kind = jobs.kind(kind_name)
+            try:
+                # Form fields are text by nature ("true" is true); lists come as JSON.
+                kind_params = kind.params_model.model_validate(_form_values(fields), strict=False)
+            except ValidationError as exc:
+                raise _invalid(exc, "form") from None
+            return await jobs.submit_kind(
+                db, principal, kind, kind_params, None, upload=upload.file, fmt=fmt
+            )
         try:
             # Form fields are text by nature: "2" is the version 2 and "true" is true,
             # which the strict JSON body would refuse. Everything else is checked as strictly.
             params = BatchScoreParams.model_validate(fields, strict=False)
         except ValidationError as exc:
             raise _invalid(exc, "form") from None
-        fmt = _input_format(form.get("format"), upload.filename, upload.content_type)
         return await jobs.submit(db, principal, params, upload=upload.file, fmt=fmt)
+
+
+def _form_values(fields: dict[str, str]) -> dict[str, Any]:
+    """Form fields as the params model reads them: a JSON list stays a list."""
+    values: dict[str, Any] = {}
+    for name, value in fields.items():
+        if value.startswith("["):
+            try:
+                values[name] = json.loads(value)
+                continue
+            except ValueError:
+                pass
+        values[name] = value
+    return values
 
 
 def _input_format(declared: object, filename: str | None, content_type: str | None) -> InputFormat:
@@ -168,7 +235,7 @@ async def list_jobs(
     _limit: RateLimitManagement,
     db: DbSession,
     jobs: Jobs,
-    kind: JobKind | None = None,
+    kind: JobKindName | None = None,
     state: JobStateName | None = None,
     since: Annotated[
         AwareIsoDatetime | None, Query(description="Inclusive; RFC 3339 with a UTC offset.")
@@ -262,7 +329,7 @@ async def job_result(
         "Assay-Result-Partial": "true" if job.partial else "false",
     }
     return StreamingResponse(
-        iterate_in_threadpool(jobs.render_result(job.id, ranges, fmt)),
+        iterate_in_threadpool(jobs.render_result(job, ranges, fmt)),
         media_type=_MEDIA_TYPES[fmt],
         headers=headers,
     )

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StringConstraints
 
 from assay.core.schemas import StrictRequest
 from assay.jobs.models import Job
 
-JobKind = Literal["batch_score"]
+JobKindName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
 JobStateName = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 ResultFormat = Literal["csv", "jsonl"]
 
@@ -28,8 +28,16 @@ class BatchScoreParams(StrictRequest):
 
 
 class JobCreate(StrictRequest):
-    kind: JobKind
+    kind: Literal["batch_score"]
     params: BatchScoreParams
+
+
+class KindJobCreate(StrictRequest):
+    """A job of a kind another package adds (for example `lookup_bulk`); its params are
+    checked by that kind."""
+
+    kind: JobKindName
+    params: dict[str, Any]
 
 
 class Progress(BaseModel):

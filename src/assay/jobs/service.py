@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import IO, Any
 
+from pydantic import BaseModel
 from sqlalchemy import and_, func, or_, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from taskiq import AsyncBroker
@@ -35,6 +36,7 @@ from assay.core.tenancy import OrganisationScope, across_tenants, scope_statemen
 from assay.events import service as events
 from assay.jobs.errors import JobNotFinished, JobNotFound, TooManyJobs
 from assay.jobs.execution import JobRunner
+from assay.jobs.kinds import ChunkOutcome, ChunkProcessor, JobKind
 from assay.jobs.models import (
     ACTIVE_STATES,
     TERMINAL_STATES,
@@ -50,7 +52,10 @@ from assay.predictions.service import PredictService
 from assay.registry.schemas import VersionRef
 from assay.settings import Settings
 
+__all__ = ["BATCH_SCORE", "ChunkOutcome", "ChunkProcessor", "JobKind", "JobService"]
+
 log = get_logger("assay.jobs")
+BATCH_SCORE = "batch_score"
 RESULT_COLUMNS = ("row", "status", "score", "label", "risk", "errors", "derived")
 _RESULT_BLOCK_ROWS = 1000
 
@@ -99,7 +104,11 @@ class JobService:
         self.predictions = predictions
         self.store = JobStore(settings.data_dir / "jobs")
         self.broker: AsyncBroker = create_broker(settings)
-        self.runner = JobRunner(settings, sessionmaker, self.store, predictions, _announce)
+        # Kinds other packages add (`register_kind`); batch_score is built in.
+        self.kinds: dict[str, JobKind] = {}
+        self.runner = JobRunner(
+            settings, sessionmaker, self.store, predictions, _announce, self.kinds
+        )
         runner = self.runner
 
         async def run_job(job_id: str, org_id: str) -> None:
@@ -107,6 +116,23 @@ class JobService:
 
         self.broker.register_task(run_job, task_name=RUN_JOB_TASK)
         self._sweeper: asyncio.Task[None] | None = None
+
+    def register_kind(self, kind: JobKind) -> None:
+        """Accept and run jobs of `kind` (composed in by the application, and in workers)."""
+        if kind.name == BATCH_SCORE or kind.name in self.kinds:
+            msg = f"job kind {kind.name!r} is registered already"
+            raise ValueError(msg)
+        self.kinds[kind.name] = kind
+
+    def kind(self, name: str) -> JobKind:
+        kind = self.kinds.get(name)
+        if kind is None:
+            known = ", ".join([BATCH_SCORE, *sorted(self.kinds)])
+            raise ValidationFailed(
+                f"Unknown job kind {name!r}; known kinds: {known}.",
+                errors=[{"field": "kind", "code": "unknown_kind", "message": f"one of {known}"}],
+            )
+        return kind
 
     @property
     def runs_here(self) -> bool:
@@ -153,12 +179,48 @@ class JobService:
             )
         ref = VersionRef.parse(params.alias, params.version)
         await self.predictions.resolve(principal, params.model, ref)  # 404 for an unknown model
+        stored = params.model_dump(exclude={"records"}, exclude_none=True)
+        return await self._record(
+            db, principal, BATCH_SCORE, stored, params.records, upload=upload, fmt=fmt
+        )
+
+    async def submit_kind(
+        self,
+        db: AsyncSession,
+        principal: OrgPrincipal,
+        kind: JobKind,
+        params: BaseModel,
+        records: list[Any] | None,
+        *,
+        upload: IO[bytes] | None = None,
+        fmt: InputFormat = "jsonl",
+    ) -> Job:
+        """`submit` for a kind another package added: its own check, then the same
+        storage, chunks and sending."""
+        if upload is None and records is None:
+            raise ValidationFailed(
+                "Send the rows: a file, or params.records.",
+                errors=[{"field": "params.records", "code": "required", "message": "required"}],
+            )
+        await kind.check(principal, params)
+        stored = params.model_dump(exclude={"records"}, exclude_none=True)
+        return await self._record(db, principal, kind.name, stored, records, upload=upload, fmt=fmt)
+
+    async def _record(
+        self,
+        db: AsyncSession,
+        principal: OrgPrincipal,
+        kind: str,
+        stored: dict[str, Any],
+        records: list[Any] | None,
+        *,
+        upload: IO[bytes] | None,
+        fmt: InputFormat,
+    ) -> Job:
         await self._check_capacity(db, principal)
         job_id = uuid.uuid4()
         if upload is None:
-            text = "".join(
-                json.dumps(r, separators=(",", ":")) + "\n" for r in params.records or []
-            )
+            text = "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in records or [])
             upload, fmt = io.BytesIO(text.encode()), "jsonl"
         limits = InputLimits(
             self.settings.jobs_max_input_bytes,
@@ -174,12 +236,11 @@ class JobService:
                 "The input has no rows.",
                 errors=[{"field": "file", "code": "empty", "message": "no rows"}],
             )
-        stored = params.model_dump(exclude={"records"}, exclude_none=True)
         stored.update(format=fmt, header=scanned.header, offsets=scanned.chunk_offsets)
         job = Job(
             id=job_id,
             org_id=principal.org_id,
-            kind="batch_score",
+            kind=kind,
             state=JobState.QUEUED,
             params=stored,
             total=scanned.rows,
@@ -358,27 +419,18 @@ class JobService:
         return job, [(c.first_row, c.checkpoint) for c in chunks]
 
     def render_result(
-        self, job_id: uuid.UUID, ranges: list[tuple[int, int]], fmt: ResultFormat
+        self, job: Job, ranges: list[tuple[int, int]], fmt: ResultFormat
     ) -> Iterator[str]:
         """The result rows as CSV (formula-neutralised) or JSON lines, in blocks; blocking."""
-        rows = self.store.committed_results(job_id, ranges)
+        rows = self.store.committed_results(job.id, ranges)
         buffer = io.StringIO()
         writer = SafeCsvWriter(buffer)
+        kind = self.kinds.get(job.kind)
         if fmt == "csv":
-            writer.writerow(RESULT_COLUMNS)
+            writer.writerow(RESULT_COLUMNS if kind is None else kind.csv_columns)
         for count, row in enumerate(rows, start=1):
             if fmt == "csv":
-                writer.writerow(
-                    [
-                        row["row"],
-                        row["status"],
-                        row["score"],
-                        row["label"],
-                        row["risk"],
-                        "" if row["errors"] is None else json.dumps(row["errors"]),
-                        "" if row["derived"] is None else json.dumps(row["derived"]),
-                    ]
-                )
+                writer.writerow(_batch_csv_row(row) if kind is None else kind.csv_row(row))
             else:
                 buffer.write(json.dumps(row, separators=(",", ":")))
                 buffer.write("\n")
@@ -441,6 +493,18 @@ class JobService:
             except Exception:
                 log.exception("jobs_sweep_failed")
             await asyncio.sleep(interval)
+
+
+def _batch_csv_row(row: dict[str, Any]) -> list[Any]:
+    return [
+        row["row"],
+        row["status"],
+        row["score"],
+        row["label"],
+        row["risk"],
+        "" if row["errors"] is None else json.dumps(row["errors"]),
+        "" if row["derived"] is None else json.dumps(row["derived"]),
+    ]
 
 
 def _event_data(job: Job) -> dict[str, Any]:
