@@ -30,6 +30,8 @@ from assay.predictions.schemas import (
 )
 from assay.registry.schemas import MAX_VERSION_NUMBER, VersionRef
 
+CACHE_HEADER = "Assay-Cache"
+
 router = APIRouter(prefix="/v1/models", tags=["models"])
 records_router = APIRouter(prefix="/v1/predictions", tags=["predictions"])
 
@@ -84,7 +86,11 @@ async def predict(
             for result in outcome.results
         ],
     )
-    return Response(_PREDICT_RESPONSE.dump_json(answer), media_type="application/json")
+    # A single record says what the prediction cache did; a batch is not cached.
+    headers = None if outcome.cache is None else {CACHE_HEADER: outcome.cache.value}
+    return Response(
+        _PREDICT_RESPONSE.dump_json(answer), media_type="application/json", headers=headers
+    )
 
 
 @records_router.get("", summary="Prediction records, newest first")

@@ -67,6 +67,7 @@ class PredictionRecordView(BaseModel):
     label: str | None
     risk: str | None
     latency_ms: float
+    cache_hit: bool = Field(description="Answered from the prediction cache.")
     created_at: datetime
 
 
