@@ -273,3 +273,30 @@ def test_a_pack_entry_carries_its_cache_policy(tmp_path: Path) -> None:
     )
     policies = {model.name: manifest_of(model).get("cache") for model in load_pack(tmp_path).models}
     assert policies == {"always": "off", "minute": {"ttl_seconds": 60.0}, "default": None}
+
+
+def _tensors(amounts: list[float], countries: list[str]) -> dict[str, Any]:
+    return {
+        "inputs": [
+            {"name": "amount", "datatype": "FP64", "shape": [len(amounts)], "data": amounts},
+            {"name": "country", "datatype": "BYTES", "shape": [len(countries)], "data": countries},
+        ]
+    }
+
+
+async def test_open_inference_protocol_rows_share_the_cache(serve: Serve) -> None:
+    async with serve() as (app, client):
+        token = await _owner_token(app, client)
+        await register_rules_model(client, token)
+        url = "/v2/models/fraud-rules/infer"
+        seen = []
+        for body in (_tensors([5000], ["GB"]), _tensors([5000], ["GB"])):
+            answered = await client.post(url, json=body, headers=auth(token))
+            assert answered.status_code == 200, answered.text
+            seen.append(answered.headers["assay-cache"])
+        assert seen == ["miss", "hit"]
+        several = await client.post(
+            url, json=_tensors([5000, 10], ["GB", "US"]), headers=auth(token)
+        )
+        assert several.status_code == 200, several.text
+        assert "assay-cache" not in several.headers

@@ -19,7 +19,6 @@ import json
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from enum import StrEnum
 from typing import Any
 
 from prometheus_client import Counter
@@ -29,6 +28,7 @@ from assay.core.crypto import Keyring
 from assay.core.logging import get_logger
 from assay.engine.explanations import StoredExplanation
 from assay.engine.results import PredictionResult, RowError, ValidatedRecord
+from assay.predictions.schemas import CacheOutcome
 from assay.registry.models import ModelVersion
 from assay.settings import Settings
 
@@ -42,15 +42,6 @@ RETRY_AFTER_SECONDS = 1.0
 _READ_ERRORS: tuple[type[Exception], ...] = (*CACHE_ERRORS, ValueError, KeyError, TypeError)
 
 log = get_logger("assay.prediction_cache")
-
-
-class CacheOutcome(StrEnum):
-    """What the cache did for one prediction; the `Assay-Cache` header's value."""
-
-    HIT = "hit"
-    MISS = "miss"
-    OFF = "off"
-    ERROR = "error"
 
 
 PREDICTION_CACHE = Counter(

@@ -20,6 +20,7 @@ from assay.http.rate_limit import RateLimitManagement, RateLimitScoring
 from assay.predictions.deps import CanPredict, CanReadPredictions, Predictions
 from assay.predictions.records import RecordFilter
 from assay.predictions.schemas import (
+    CACHE_HEADER,
     ModelRef,
     PredictionPage,
     PredictionRecordView,
@@ -29,8 +30,6 @@ from assay.predictions.schemas import (
     RowErrorView,
 )
 from assay.registry.schemas import MAX_VERSION_NUMBER, VersionRef
-
-CACHE_HEADER = "Assay-Cache"
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
 records_router = APIRouter(prefix="/v1/predictions", tags=["predictions"])

@@ -32,7 +32,8 @@ from assay.predictions.records import (
     list_records,
     split_inputs,
 )
-from assay.predictions.result_cache import CacheOutcome, PredictionCache
+from assay.predictions.result_cache import PredictionCache
+from assay.predictions.schemas import CacheOutcome
 from assay.predictions.threads import ScoringThreads
 from assay.registry.models import ModelVersion, RegisteredModel
 from assay.registry.schemas import VersionRef
