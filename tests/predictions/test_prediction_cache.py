@@ -300,3 +300,18 @@ async def test_open_inference_protocol_rows_share_the_cache(serve: Serve) -> Non
         )
         assert several.status_code == 200, several.text
         assert "assay-cache" not in several.headers
+
+
+async def test_an_unreadable_entry_is_computed_and_replaced(serve: Serve) -> None:
+    async with serve() as (app, client):
+        token = await _owner_token(app, client)
+        await register_rules_model(client, token)
+        expected = (await _predict(client, token, PASSING)).json()["results"]
+        backend = app.state.predictions.result_cache.backend
+        for key in list(backend._entries):
+            await backend.set(key, b"not sealed by this key ring")
+        damaged = await _predict(client, token, PASSING)
+        assert damaged.headers["assay-cache"] == "error"
+        assert damaged.json()["results"] == expected
+        # Replaced: the next call is a hit again, with no pause after a bad entry.
+        assert (await _predict(client, token, PASSING)).headers["assay-cache"] == "hit"

@@ -37,9 +37,9 @@ KEY_PREFIX = "assay:prediction:v1"
 # must not add its timeout to every request.
 RETRY_AFTER_SECONDS = 1.0
 
-# A backend failure, or an entry that does not decrypt or decode (DecryptionError is a
-# ValueError, as is malformed JSON).
-_READ_ERRORS: tuple[type[Exception], ...] = (*CACHE_ERRORS, ValueError, KeyError, TypeError)
+# An entry that does not decrypt or decode (DecryptionError is a ValueError, as is
+# malformed JSON).
+_UNREADABLE = (ValueError, KeyError, TypeError)
 
 log = get_logger("assay.prediction_cache")
 
@@ -113,19 +113,31 @@ class PredictionCache:
         if key is not None:
             try:
                 raw = await self.backend.get(key)
-                if raw is not None:
-                    hit = _decode(self.keyring.decrypt(raw, key.encode()), record.index)
-                    PREDICTION_CACHE.labels(CacheOutcome.HIT).inc()
-                    return hit, CacheOutcome.HIT
-            except _READ_ERRORS as exc:
-                # Unreadable, or the backend failed: computing is always a right answer.
+            except CACHE_ERRORS as exc:
+                # The backend failed: computing is always a right answer.
                 self._failed("read", exc)
                 outcome, key = CacheOutcome.ERROR, None
+            else:
+                hit = None if raw is None else self._open(raw, key, record.index)
+                if hit is not None:
+                    PREDICTION_CACHE.labels(CacheOutcome.HIT).inc()
+                    return hit, CacheOutcome.HIT
+                if raw is not None:
+                    outcome = CacheOutcome.ERROR  # unreadable: computed, and replaced below
         result = await compute()
         if key is not None and isinstance(result, PredictionResult):
-            outcome = await self._store(key, ttl, result)
+            stored = await self._store(key, ttl, result)
+            outcome = CacheOutcome.ERROR if CacheOutcome.ERROR in (outcome, stored) else stored
         PREDICTION_CACHE.labels(outcome).inc()
         return result, outcome
+
+    def _open(self, raw: bytes, key: str, index: int) -> PredictionResult | None:
+        """The entry's result, or None when it was sealed with a key no longer in the
+        ring, or is damaged."""
+        try:
+            return _decode(self.keyring.decrypt(raw, key.encode()), index)
+        except _UNREADABLE:
+            return None
 
     def _plan(
         self, org_id: uuid.UUID, version: ModelVersion, record: ValidatedRecord, *, explain: bool
