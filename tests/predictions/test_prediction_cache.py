@@ -30,7 +30,7 @@ from assay.predictions.result_cache import prediction_cache_key
 from assay.registry.packs import manifest_of
 from assay.settings import Settings
 from tests.conftest import REDIS_URL, make_database_url, require_service
-from tests.support.identity import login, new_member
+from tests.support.identity import PrivateRedis, login, new_member
 from tests.support.models import RULES_MANIFEST, auth, register_rules_model
 
 PASSING = {"amount": 5000, "country": "GB", "email": "someone@example.org"}
@@ -315,3 +315,25 @@ async def test_an_unreadable_entry_is_computed_and_replaced(serve: Serve) -> Non
         assert damaged.json()["results"] == expected
         # Replaced: the next call is a hit again, with no pause after a bad entry.
         assert (await _predict(client, token, PASSING)).headers["assay-cache"] == "hit"
+
+
+async def test_a_stopped_redis_still_answers_and_counts_an_error(
+    serve: Serve, private_redis: PrivateRedis
+) -> None:
+    # With Redis gone, the rate limiter's fail-open classes let requests through and the
+    # database checks the token; the prediction cache must not fail the answer either.
+    fail_open = ["default", "management", "scoring"]
+    async with serve(redis_url=private_redis.url, rate_limit_fail_open_classes=fail_open) as (
+        app,
+        client,
+    ):
+        token = await _owner_token(app, client)
+        await register_rules_model(client, token)
+        await _predict(client, token, PASSING)
+        assert (await _predict(client, token, PASSING)).headers["assay-cache"] == "hit"
+        private_redis.stop()
+        errors = counted("error")
+        answered = await _predict(client, token, PASSING)
+        assert answered.headers["assay-cache"] == "error"
+        assert answered.json()["results"][0]["label"] == "PASS"
+        assert counted("error") == errors + 1
