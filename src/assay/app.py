@@ -19,7 +19,7 @@ from assay.auth.deps import IdentityContext, authenticate
 from assay.auth.openapi import document_security, operation_id
 from assay.auth.public_routes import is_public
 from assay.auth.routes import auth_router
-from assay.core.cache import create_cache
+from assay.core.cache import create_cache, create_prediction_cache
 from assay.core.config_check import production_problems
 from assay.core.db import Database
 from assay.core.logging import configure_logging, get_logger
@@ -203,7 +203,11 @@ def _build_scoring(app: FastAPI, settings: Settings) -> None:
     database: Database = app.state.database
     registry = ModelRegistry.build(settings, database.sessionmaker)
     predictions = PredictService(
-        settings, database.sessionmaker, registry, app.state.identity.keyring
+        settings,
+        database.sessionmaker,
+        registry,
+        app.state.identity.keyring,
+        create_prediction_cache(settings, app.state.cache),
     )
     # Alias moves, deletions and health changes reach the predict path's resolutions.
     registry.subscribe(predictions.forget)

@@ -871,6 +871,31 @@ class Settings(BaseSettings):
     prediction_flush_max_rows: int = Field(
         500, ge=1, le=100_000, description="Buffered prediction records that force a flush."
     )
+    prediction_cache_enabled: bool = Field(
+        True,
+        description="Answer a repeated single-record prediction (same organisation, model "
+        "version digest, input and options) from the cache; hits are still recorded.",
+    )
+    prediction_cache_ttl_seconds: float = Field(
+        300.0,
+        gt=0,
+        le=86_400,
+        description="How long a cached prediction is served; a model's manifest may set "
+        "its own (cache: {ttl_seconds: N}) or opt out (cache: off).",
+    )
+    prediction_cache_max_entry_bytes: int = Field(
+        65_536,
+        ge=256,
+        le=4_194_304,
+        description="Largest serialised prediction kept in the cache; larger ones are "
+        "recomputed every time.",
+    )
+    prediction_cache_max_entries: int = Field(
+        10_000,
+        ge=1,
+        description="Capacity of the in-process prediction cache (its own, so predictions "
+        "never evict sessions or nonces); with redis_url the Redis server holds them.",
+    )
 
     # --- jobs ------------------------------------------------------------------------
     jobs_broker: str | None = Field(

@@ -150,3 +150,12 @@ def create_cache(settings: Settings) -> Cache:
     if settings.redis_url:
         return RedisCache(settings.redis_url, settings.health_check_timeout_seconds)
     return InProcessCache(settings.cache_max_entries)
+
+
+def create_prediction_cache(settings: Settings, shared: Cache) -> Cache:
+    """Where cached predictions live: the shared Redis cache when there is one, else an
+    in-process map of their own, so predictions never evict sessions, revocation markers
+    or request-signing nonces from the shared one."""
+    if shared.backend == "redis":
+        return shared
+    return InProcessCache(settings.prediction_cache_max_entries)

@@ -133,4 +133,15 @@ class EnsembleExplanation:
         }
 
 
-Explanation = RulesExplanation | FeatureExplanation | EnsembleExplanation
+@dataclass(frozen=True, slots=True)
+class StoredExplanation:
+    """An explanation read back from its `as_dict()` form (a cached prediction): it gives
+    that same mapping again, so a served copy is indistinguishable from the original."""
+
+    document: dict[str, Any]
+
+    def as_dict(self) -> dict[str, Any]:
+        return self.document
+
+
+Explanation = RulesExplanation | FeatureExplanation | EnsembleExplanation | StoredExplanation

@@ -54,9 +54,17 @@ class RecordsSpec(_Strict):
     pii: Literal["encrypt", "drop"] = "encrypt"
 
 
+class CacheSpec(_Strict):
+    """How long the prediction cache keeps this model's answers."""
+
+    ttl_seconds: float = Field(gt=0, le=86_400)
+
+
 class _EntryBase(_Strict):
     name: str = Field(pattern=MODEL_NAME_PATTERN)
     records: RecordsSpec | None = Field(None, description="Overrides the pack's.")
+    # `cache: off` opts the model out of the prediction cache (YAML reads `off` as false).
+    cache: CacheSpec | Literal["off", False] | None = None
     description: str | None = Field(None, max_length=2000)
     aliases: list[Annotated[str, Field(pattern=ALIAS_PATTERN)]] = Field(
         default_factory=list, max_length=10
@@ -109,6 +117,8 @@ class PackModel:
     signature_path: Path | None = None
     components: tuple[str, ...] = ()
     pii: str = "encrypt"
+    # The registry manifest's `cache` entry: "off", {"ttl_seconds": N}, or None (default).
+    cache: str | dict[str, float] | None = None
 
     def read_artifact(self) -> bytes | None:
         return None if self.artifact_path is None else self.artifact_path.read_bytes()
@@ -193,7 +203,13 @@ def load_pack(directory: Path) -> Pack:
         model = _pack_model(entry, schema, root, problems, path)
         if model is not None:
             records = entry.records or manifest.records
-            models.append(dataclasses.replace(model, pii=records.pii))
+            cache = entry.cache
+            policy = cache.model_dump() if isinstance(cache, CacheSpec) else cache
+            models.append(
+                dataclasses.replace(
+                    model, pii=records.pii, cache="off" if policy is False else policy
+                )
+            )
     problems.raise_if_any()
     ordered = _registration_order(models, problems)
     problems.raise_if_any()

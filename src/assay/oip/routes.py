@@ -28,6 +28,7 @@ from assay.oip import schemas as oip
 from assay.oip.deps import Inference
 from assay.oip.extensions import BinaryInferenceResponse
 from assay.predictions.deps import CanPredict
+from assay.predictions.schemas import CACHE_HEADER, CacheOutcome
 from assay.registry.deps import CanReadModels
 from assay.system.deps import System
 
@@ -113,14 +114,19 @@ def _binary_data(request: Request) -> bytes | None:
 
 
 def _respond(
-    result: oip.InferenceResponse | BinaryInferenceResponse,
+    answered: tuple[oip.InferenceResponse | BinaryInferenceResponse, CacheOutcome | None],
+    response: Response,
 ) -> oip.InferenceResponse | Response:
+    result, cache = answered
+    # One row says what the prediction cache did, as the native predict route does.
+    cached = {} if cache is None else {CACHE_HEADER: cache.value}
     if isinstance(result, oip.InferenceResponse):
+        response.headers.update(cached)
         return result
     return Response(
         content=result.header + result.data,
         media_type="application/octet-stream",
-        headers={BINARY_HEADER: str(len(result.header))},
+        headers={BINARY_HEADER: str(len(result.header)), **cached},
     )
 
 
@@ -235,6 +241,7 @@ async def infer(
     principal: CanPredict,
     inference: Inference,
     _limit: RateLimitScoring,
+    response: Response,
 ) -> oip.InferenceResponse | Response:
     result = await inference.infer(
         principal,
@@ -244,7 +251,7 @@ async def infer(
         request_id=_request_id(request),
         binary_data=_binary_data(request),
     )
-    return _respond(result)
+    return _respond(result, response)
 
 
 @router.post(
@@ -261,6 +268,7 @@ async def infer_version(
     principal: CanPredict,
     inference: Inference,
     _limit: RateLimitScoring,
+    response: Response,
 ) -> oip.InferenceResponse | Response:
     result = await inference.infer(
         principal,
@@ -270,7 +278,7 @@ async def infer_version(
         request_id=_request_id(request),
         binary_data=_binary_data(request),
     )
-    return _respond(result)
+    return _respond(result, response)
 
 
 def _request_id(request: Request) -> str | None:

@@ -43,6 +43,7 @@ from assay.oip.tensors import (
     output_tensors,
     requested_outputs,
 )
+from assay.predictions.schemas import CacheOutcome
 from assay.predictions.service import PredictService
 from assay.registry.models import ModelVersion, RegisteredModel
 from assay.registry.schemas import VersionRef
@@ -117,9 +118,10 @@ class InferenceService:
         *,
         request_id: str | None,
         binary_data: bytes | None = None,
-    ) -> InferenceResponse | BinaryInferenceResponse:
+    ) -> tuple[InferenceResponse | BinaryInferenceResponse, CacheOutcome | None]:
         """Decode the tensors (JSON or binary), score the rows strictly (recorded like
-        native predictions), and answer with the output tensors (JSON or binary, as asked)."""
+        native predictions), and answer with the output tensors (JSON or binary, as asked)
+        and what the prediction cache did (one row; None for several)."""
         check_extensions(request)
         names = requested_outputs(request)
         binary = binary_outputs(request, names)
@@ -140,5 +142,5 @@ class InferenceService:
             outputs=[] if binary else encode_outputs(results, names),
         )
         if binary:
-            return encode_binary_response(response, results, names, binary)
-        return response
+            return encode_binary_response(response, results, names, binary), outcome.cache
+        return response, outcome.cache

@@ -8,11 +8,13 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     Float,
     Integer,
     LargeBinary,
     String,
     Uuid,
+    false,
 )
 from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import Mapped, mapped_column
@@ -46,4 +48,6 @@ class PredictionRecord(TenantOwned, Base):
     label: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     risk: Mapped[str | None] = mapped_column(String(64), nullable=True)
     latency_ms: Mapped[float] = mapped_column(_DOUBLE)
+    # Answered from the prediction cache: the same answer, not computed again.
+    cache_hit: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

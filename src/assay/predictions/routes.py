@@ -20,6 +20,7 @@ from assay.http.rate_limit import RateLimitManagement, RateLimitScoring
 from assay.predictions.deps import CanPredict, CanReadPredictions, Predictions
 from assay.predictions.records import RecordFilter
 from assay.predictions.schemas import (
+    CACHE_HEADER,
     ModelRef,
     PredictionPage,
     PredictionRecordView,
@@ -84,7 +85,11 @@ async def predict(
             for result in outcome.results
         ],
     )
-    return Response(_PREDICT_RESPONSE.dump_json(answer), media_type="application/json")
+    # A single record says what the prediction cache did; a batch is not cached.
+    headers = None if outcome.cache is None else {CACHE_HEADER: outcome.cache.value}
+    return Response(
+        _PREDICT_RESPONSE.dump_json(answer), media_type="application/json", headers=headers
+    )
 
 
 @records_router.get("", summary="Prediction records, newest first")

@@ -4,11 +4,24 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, Field, model_validator
 
 from assay.core.schemas import StrictRequest
+
+# The response header saying what the prediction cache did for a single-record prediction.
+CACHE_HEADER = "Assay-Cache"
+
+
+class CacheOutcome(StrEnum):
+    """What the prediction cache did for one prediction; the `Assay-Cache` header's value."""
+
+    HIT = "hit"
+    MISS = "miss"
+    OFF = "off"
+    ERROR = "error"
 
 
 class PredictRequest(StrictRequest):
@@ -67,6 +80,7 @@ class PredictionRecordView(BaseModel):
     label: str | None
     risk: str | None
     latency_ms: float
+    cache_hit: bool = Field(description="Answered from the prediction cache.")
     created_at: datetime
 
 

@@ -16,11 +16,12 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from assay.core.cache import Cache
 from assay.core.crypto import Keyring
 from assay.core.errors import ValidationFailed
 from assay.core.principal import OrgPrincipal
 from assay.core.single_flight import SingleFlight
-from assay.engine.results import PredictionResult, RowError
+from assay.engine.results import PredictionResult, RowError, ValidatedRecord
 from assay.engine.scorer import Scorer
 from assay.predictions.batcher import MicroBatcher
 from assay.predictions.metrics import ModelSeries
@@ -31,6 +32,8 @@ from assay.predictions.records import (
     list_records,
     split_inputs,
 )
+from assay.predictions.result_cache import PredictionCache
+from assay.predictions.schemas import CacheOutcome
 from assay.predictions.threads import ScoringThreads
 from assay.registry.models import ModelVersion, RegisteredModel
 from assay.registry.schemas import VersionRef
@@ -59,6 +62,8 @@ class PredictOutcome:
     version: ModelVersion
     results: list[PredictionResult | RowError]
     latency_ms: float
+    # Set when the prediction cache was consulted (one record); None for a batch.
+    cache: CacheOutcome | None = None
 
 
 class PredictService:
@@ -68,6 +73,7 @@ class PredictService:
         sessionmaker: async_sessionmaker[AsyncSession],
         registry: ModelRegistry,
         keyring: Keyring,
+        result_cache: Cache,
     ) -> None:
         self.settings = settings
         # The predict path opens a database session only when it needs one (a resolution
@@ -78,6 +84,7 @@ class PredictService:
         self.cache = registry.cache
         self.recorder = PredictionRecorder(settings, sessionmaker)
         self.keyring = keyring
+        self.result_cache = PredictionCache(settings, result_cache, keyring)
         self.threads = ScoringThreads(settings.scoring_threads)
         self.batcher = MicroBatcher(
             max_size=settings.batch_max_size,
@@ -242,8 +249,12 @@ class PredictService:
     ) -> PredictOutcome:
         model, version = served.model.name, served.version.version
         started = time.perf_counter()
+        cache: CacheOutcome | None = None
         try:
-            results = await self._score(served.scorer, records, explain)
+            if len(records) == 1:
+                results, cache = await self._score_one(principal, served, records[0], explain)
+            else:
+                results = await self._score(served.scorer, records, explain)
         except Exception:
             self.series.observe(
                 model, version, outcome="error", seconds=0.0, records=len(records), invalid=0
@@ -275,14 +286,39 @@ class PredictService:
                     for err in row.errors
                 ],
             )
-        rows = self._record_rows(principal, served, records, results, latency_ms, request_id)
+        rows = self._record_rows(
+            principal,
+            served,
+            records,
+            results,
+            latency_ms,
+            request_id,
+            cache_hit=cache is CacheOutcome.HIT,
+        )
         if rows:
             if self.recorder.synchronous:
                 async with self.sessionmaker() as db, db.begin():
                     await self.recorder.write_now(db, rows)
             else:
                 self.recorder.add(rows)
-        return PredictOutcome(served.model, served.version, results, latency_ms)
+        return PredictOutcome(served.model, served.version, results, latency_ms, cache)
+
+    async def _score_one(
+        self, principal: OrgPrincipal, served: Served, record: object, explain: bool
+    ) -> tuple[list[PredictionResult | RowError], CacheOutcome | None]:
+        """One record, as `_score` does it, through the prediction cache once it is valid."""
+        checked = served.scorer.validate([record])[0]
+        if isinstance(checked, RowError):
+            return [checked], None
+        valid: ValidatedRecord = checked
+        result, outcome = await self.result_cache.serve(
+            principal.org_id,
+            served.version,
+            valid,
+            explain=explain,
+            compute=lambda: self.batcher.score(served.scorer, valid, explain=explain),
+        )
+        return [result], outcome
 
     def _record_rows(
         self,
@@ -292,6 +328,8 @@ class PredictService:
         results: Sequence[PredictionResult | RowError],
         latency_ms: float,
         request_id: str | None,
+        *,
+        cache_hit: bool = False,
     ) -> list[dict[str, Any]]:
         version = served.version
         pii = served.scorer.schema.pii_fields
@@ -322,6 +360,7 @@ class PredictService:
                     "label": result.label,
                     "risk": result.risk,
                     "latency_ms": per_record,
+                    "cache_hit": cache_hit,
                 }
             )
         return rows

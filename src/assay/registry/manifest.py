@@ -36,6 +36,9 @@ from assay.registry.schemas import VersionRef
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 _ALIAS = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 PII_MODES = ("encrypt", "drop")
+# A model's own prediction-cache policy: at most a day, as the global setting.
+MAX_CACHE_TTL_SECONDS = 86_400
+_CACHE_POLICY_MESSAGE = "cache must be 'off' or {ttl_seconds: N} with 0 < N <= 86400."
 
 
 def check_model_name(name: str) -> None:
@@ -71,6 +74,23 @@ def parse_manifest(text: str) -> dict[str, Any]:
             errors=[{"field": "manifest", "code": "not_a_mapping", "message": "not a mapping"}],
         )
     return document
+
+
+def parse_cache_policy(value: object) -> dict[str, Any] | str:
+    """A manifest's `cache` entry in its stored form: "off", or {"ttl_seconds": N}.
+
+    YAML reads a bare `off` as false, so both spellings mean off."""
+    if value is False or value == "off":
+        return "off"
+    if isinstance(value, dict) and set(value) == {"ttl_seconds"}:
+        ttl = value["ttl_seconds"]
+        valid = isinstance(ttl, int | float) and not isinstance(ttl, bool)
+        if valid and 0 < ttl <= MAX_CACHE_TTL_SECONDS:
+            return {"ttl_seconds": ttl}
+    raise ValidationFailed(
+        _CACHE_POLICY_MESSAGE,
+        errors=[{"field": "manifest.cache", "code": "invalid", "message": "off|{ttl_seconds}"}],
+    )
 
 
 def content_digest(definition: dict[str, Any], artifact_digest: str | None) -> str:
@@ -167,6 +187,7 @@ async def prepare_version(
                 {"field": "manifest.records.pii", "code": "invalid", "message": "encrypt|drop"}
             ],
         )
+    cache_policy = parse_cache_policy(manifest["cache"]) if "cache" in manifest else None
     # Raises InvalidModelDefinition naming each problem; compiling CEL takes milliseconds.
     await anyio.to_thread.run_sync(compile_schema, schema_document)
     spec = parse_model_spec(spec_document)
@@ -204,6 +225,9 @@ async def prepare_version(
         "spec": spec_document,
         "records": {"pii": pii_mode},
     }
+    if cache_policy is not None:
+        # Only when the manifest sets one, so versions without it keep their digests.
+        definition["cache"] = cache_policy
     if spec.kind == "ensemble":
         definition["pinned_components"] = await _pin_components(db, principal, spec_document)
     return PreparedVersion(

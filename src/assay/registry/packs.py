@@ -37,11 +37,14 @@ class _Files:
 
 def manifest_of(model: PackModel) -> dict[str, object]:
     """The registry manifest (schema, spec and records documents) of one pack model."""
-    return {
+    manifest: dict[str, object] = {
         "schema": model.schema.definition.model_dump(mode="json", exclude_none=True),
         "spec": model.spec.model_dump(mode="json", exclude_none=True),
         "records": {"pii": model.pii},
     }
+    if model.cache is not None:
+        manifest["cache"] = model.cache
+    return manifest
 
 
 def read_pack_files(pack: Pack) -> dict[str, _Files]:

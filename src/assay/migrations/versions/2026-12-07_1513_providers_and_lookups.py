@@ -1,7 +1,7 @@
 """providers and lookups: each organisation's evidence providers and its past lookups
 
 Revision ID: 20261207_1513
-Revises: 20261207_1400
+Revises: 20261207_1500
 Create Date: 2026-12-07 15:13:00+00:00
 """
 
@@ -14,7 +14,7 @@ from sqlalchemy.dialects import mysql
 import assay.core.db_types
 
 revision: str = "20261207_1513"
-down_revision: str | None = "20261207_1400"
+down_revision: str | None = "20261207_1500"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
