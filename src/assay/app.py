@@ -53,6 +53,7 @@ from assay.http.stack import install_http_protection
 from assay.jobs.queue import broker_problems
 from assay.jobs.routes import router as jobs_router
 from assay.jobs.service import JobService
+from assay.lookups.bulk import LookupBulkKind
 from assay.lookups.routes import router as lookups_router
 from assay.lookups.service import LookupService
 from assay.oip.routes import router as oip_router
@@ -229,6 +230,8 @@ def _build_scoring(app: FastAPI, settings: Settings) -> None:
     app.state.lookups = LookupService(
         settings, database.sessionmaker, app.state.providers, predictions
     )
+    # Bulk lookups run as jobs, in this process or in `assay worker`s (built from here too).
+    app.state.jobs.register_kind(LookupBulkKind(app.state.lookups))
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field, StringConstraints
 from assay.core.schemas import StrictRequest
 from assay.jobs.models import Job
 
-JobKindName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
+JobKindName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,39}$", max_length=40)]
 JobStateName = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 ResultFormat = Literal["csv", "jsonl"]
 

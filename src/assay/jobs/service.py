@@ -47,12 +47,19 @@ from assay.jobs.models import (
 )
 from assay.jobs.queue import RUN_JOB_TASK, create_broker
 from assay.jobs.schemas import BatchScoreParams, ResultFormat
-from assay.jobs.store import InputFormat, InputLimits, JobStore
+from assay.jobs.store import InputFormat, InputLimits, InputRow, JobStore
 from assay.predictions.service import PredictService
 from assay.registry.schemas import VersionRef
 from assay.settings import Settings
 
-__all__ = ["BATCH_SCORE", "ChunkOutcome", "ChunkProcessor", "JobKind", "JobService"]
+__all__ = [
+    "BATCH_SCORE",
+    "ChunkOutcome",
+    "ChunkProcessor",
+    "InputRow",
+    "JobKind",
+    "JobService",
+]
 
 log = get_logger("assay.jobs")
 BATCH_SCORE = "batch_score"

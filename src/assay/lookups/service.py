@@ -21,6 +21,7 @@ from sqlalchemy import or_
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from assay.core.cursors import decode_cursor, encode_cursor
+from assay.core.db_types import utcnow
 from assay.core.errors import NotFound
 from assay.core.principal import OrgPrincipal
 from assay.core.tenancy import scoped
@@ -83,6 +84,13 @@ class LookupService:
         """Everything checked before any provider is called (so a bad request is a 4xx,
         also for a stream): the indicator, the providers, the verdict model."""
         indicator = self.canonical(text)
+        configured, served = await self.setup(principal, names)
+        return indicator, configured, served
+
+    async def setup(
+        self, principal: OrgPrincipal, names: Sequence[str] | None
+    ) -> tuple[list[ConfiguredProvider], Served]:
+        """The providers to ask (all enabled ones, or `names`) and the verdict model."""
         async with self.sessionmaker() as db:
             configured = await self.providers.configured(db, principal, names)
         try:
@@ -95,7 +103,43 @@ class LookupService:
                 "production to decide verdicts; import the threat-intelligence pack "
                 "(docs/threat-intel.md).",
             ) from None
-        return indicator, configured, served
+        return configured, served
+
+    async def gather(
+        self,
+        indicator: Indicator,
+        configured: Sequence[ConfiguredProvider],
+        *,
+        deadline: float,
+        force_refresh: bool,
+    ) -> AsyncIterator[ProviderResult]:
+        """Every provider asked at once; each result as its provider finishes. Providers
+        still running at `deadline` (a monotonic time) come last, as timeouts."""
+        caller = self.providers.caller
+        tasks = {
+            asyncio.create_task(
+                caller.call(item, indicator, deadline=deadline, force_refresh=force_refresh)
+            ): item.provider.name
+            for item in configured
+        }
+        seen: set[str] = set()
+        try:
+            for finished in asyncio.as_completed(
+                list(tasks), timeout=max(0.0, deadline - time.monotonic()) + 0.5
+            ):
+                result = await finished
+                seen.add(result.provider)
+                yield result
+        except TimeoutError:
+            # Each call stops at the deadline itself; this is the backstop.
+            for name in tasks.values():
+                if name not in seen:
+                    yield ProviderResult(
+                        name, ProviderStatus.TIMEOUT, detail="no answer before the deadline"
+                    )
+        finally:
+            for task in tasks:
+                task.cancel()
 
     async def run(
         self,
@@ -107,38 +151,23 @@ class LookupService:
         force_refresh: bool,
         request_id: str | None,
     ) -> AsyncIterator[ProviderResult | Lookup]:
+        """Each provider's result as it finishes, then the stored lookup."""
         started = time.monotonic()
         deadline = started + self.settings.lookup_deadline_seconds
-        caller = self.providers.caller
-        tasks = {
-            asyncio.create_task(
-                caller.call(item, indicator, deadline=deadline, force_refresh=force_refresh)
-            ): item.provider.name
-            for item in configured
-        }
         results: list[ProviderResult] = []
-        try:
-            for finished in asyncio.as_completed(
-                list(tasks), timeout=max(0.0, deadline - time.monotonic()) + 0.5
-            ):
-                result = await finished
-                results.append(result)
-                yield result
-        except TimeoutError:
-            # Each call stops at the deadline itself; this is the backstop.
-            for task, name in tasks.items():
-                if not task.done() and all(r.provider != name for r in results):
-                    result = ProviderResult(
-                        name, ProviderStatus.TIMEOUT, detail="no answer before the deadline"
-                    )
-                    results.append(result)
-                    yield result
-        finally:
-            for task in tasks:
-                task.cancel()
-        yield await self._decide(principal, indicator, results, served, started, request_id)
+        async for result in self.gather(
+            indicator, configured, deadline=deadline, force_refresh=force_refresh
+        ):
+            results.append(result)
+            yield result
+        lookup, _ = await self.decide(
+            principal, indicator, results, served, started, request_id, record=True
+        )
+        async with self.sessionmaker() as db, db.begin():
+            db.add(lookup)
+        yield lookup
 
-    async def _decide(
+    async def decide(
         self,
         principal: OrgPrincipal,
         indicator: Indicator,
@@ -146,25 +175,35 @@ class LookupService:
         served: Served,
         started: float,
         request_id: str | None,
-    ) -> Lookup:
+        *,
+        record: bool,
+    ) -> tuple[Lookup, list[dict[str, Any]]]:
+        """The lookup with its verdict (not yet written). With `record`, the verdict's
+        prediction record is written as any prediction's is; else its rows are returned
+        for the caller to write in its own transaction (a job's checkpoint)."""
         order = {item: index for index, item in enumerate(sorted(r.provider for r in results))}
         results.sort(key=lambda r: order[r.provider])
         verdict, score, redistributed = UNKNOWN, None, False
         shares: dict[str, dict[str, float | None]] = {}
         model = None
+        record_rows: list[dict[str, Any]] = []
         if any(r.status is ProviderStatus.OK for r in results):
             scorer = served.scorer
             row = features(results, list(scorer.schema.field_names))
-            outcome = await self.predict.predict_with(
-                principal, served, [row], strict=True, explain=True, request_id=request_id
-            )
-            decided = read_verdict(outcome.results[0], results, rule_weights(scorer.engine))
-            verdict, score, redistributed, shares = (
-                decided.verdict,
-                decided.score,
-                decided.redistributed,
-                dict(decided.shares),
-            )
+            if record:
+                outcome = (
+                    await self.predict.predict_with(
+                        principal, served, [row], strict=True, explain=True, request_id=request_id
+                    )
+                ).results[0]
+            else:
+                scored, record_rows = await self.predict.score_unrecorded(
+                    principal, served, [row], explain=True, request_id=request_id
+                )
+                outcome = scored[0]
+            decided = read_verdict(outcome, results, rule_weights(scorer.engine))
+            verdict, score, redistributed = decided.verdict, decided.score, decided.redistributed
+            shares = dict(decided.shares)
             model = f"{served.model.name}@{served.version.version}"
         entries = [_entry(result, shares.get(result.provider)) for result in results]
         lookup = Lookup(
@@ -181,10 +220,9 @@ class LookupService:
             duration_ms=round((time.monotonic() - started) * 1000, 2),
             created_by=principal.actor_id,
             request_id=request_id,
+            created_at=utcnow(),
         )
-        async with self.sessionmaker() as db, db.begin():
-            db.add(lookup)
-        return lookup
+        return lookup, record_rows
 
     async def get(self, db: AsyncSession, principal: OrgPrincipal, lookup_id: uuid.UUID) -> Lookup:
         lookup = await db.scalar(scoped(principal, Lookup).where(Lookup.id == lookup_id))
