@@ -289,6 +289,8 @@ def settings_factory(tmp_path: Path) -> Callable[..., Settings]:
             # Webhook tests run the dispatcher's steps themselves, with their own clock;
             # tests/webhooks/test_dispatcher_loop.py runs the loop.
             "webhook_dispatcher_enabled": False,
+            # Watchlist tests run the checker's pass themselves, at a time they choose.
+            "watchlist_checker_enabled": False,
         }
         values.update(overrides)
         return Settings(**values)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -80,6 +80,8 @@ from assay.system.routes import info_router as system_info_router
 from assay.system.routes import metrics_router
 from assay.system.routes import router as system_router
 from assay.system.service import SystemService
+from assay.watchlists.routes import router as watchlist_router
+from assay.watchlists.service import WatchlistChecker
 from assay.webhooks.dispatch import Dispatcher
 from assay.webhooks.routes import router as webhooks_router
 from assay.webhooks.service import WebhookRuntime
@@ -115,7 +117,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     start_error_tracking(settings)
     metrics_listener: MetricsListener | None = None
     pool_sharing: asyncio.Task[None] | None = None
-    dispatcher: Dispatcher | None = None
+    # The loops this process runs in the background, stopped in reverse order.
+    loops: list[tuple[str, Callable[[], Awaitable[None]]]] = []
     try:
         await prepare_database(database.engine, settings)
         await database.ping()
@@ -127,12 +130,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         await app.state.registry.start()
         app.state.predictions.start()
         await app.state.jobs.start()
-        if settings.webhook_dispatcher_enabled:
-            runtime: WebhookRuntime = app.state.webhooks
-            dispatcher = Dispatcher(
-                database.sessionmaker, settings, runtime.outbound, runtime.keyring
-            )
-            dispatcher.start()
+        loops = _start_loops(app, settings, database)
         freeze_long_lived_objects(collect_first=True)
         log.info("started", version=__version__, env=settings.env.value, db=database.dialect)
         yield
@@ -141,8 +139,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         # all the last ones: closing the database pool. Buffers (prediction records)
         # go first, while the pool is still open.
         await _shutdown_step("jobs", app.state.jobs.stop)
-        if dispatcher is not None:
-            await _shutdown_step("webhook dispatcher", dispatcher.stop)
+        for name, stop in reversed(loops):
+            await _shutdown_step(name, stop)
         await _shutdown_step("prediction records and scoring threads", app.state.predictions.stop)
         if metrics_listener is not None:
             await _shutdown_step("metrics listener", metrics_listener.stop)
@@ -159,6 +157,23 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         await _shutdown_step("error tracking", stop_error_tracking)
         thaw_long_lived_objects()
         log.info("stopped")
+
+
+def _start_loops(
+    app: FastAPI, settings: Settings, database: Database
+) -> list[tuple[str, Callable[[], Awaitable[None]]]]:
+    """Start the background loops this process runs; each with its name and its stop."""
+    loops: list[tuple[str, Callable[[], Awaitable[None]]]] = []
+    if settings.webhook_dispatcher_enabled:
+        runtime: WebhookRuntime = app.state.webhooks
+        dispatcher = Dispatcher(database.sessionmaker, settings, runtime.outbound, runtime.keyring)
+        dispatcher.start()
+        loops.append(("webhook dispatcher", dispatcher.stop))
+    if settings.watchlist_checker_enabled:
+        checker = WatchlistChecker(app.state.lookups, settings)
+        checker.start()
+        loops.append(("watchlist checker", checker.stop))
+    return loops
 
 
 async def _shutdown_step(name: str, action: Callable[[], object]) -> None:
@@ -299,6 +314,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         webhooks_router,
         providers_router,
         lookups_router,
+        watchlist_router,
     ):
         app.include_router(router)
     assert_deny_by_default(app)

@@ -705,6 +705,17 @@ class Settings(BaseSettings):
         description="Overall time a lookup waits for its providers; those still running "
         "then are reported as timeouts and the verdict is made from the others.",
     )
+    watchlist_checker_enabled: bool = Field(
+        True,
+        description="Re-check watched indicators in this process (every API and worker "
+        "process may; each due entry is claimed by one).",
+    )
+    watchlist_poll_interval_seconds: float = Field(
+        30.0, gt=0, le=3600, description="How often this process looks for due watch entries."
+    )
+    watchlist_batch_size: int = Field(
+        20, ge=1, le=1000, description="Due watch entries one pass claims at most."
+    )
     lookup_model: str = Field(
         "threat-verdict",
         min_length=1,

@@ -7,6 +7,7 @@ from assay.lookups import models as lookup_models
 from assay.orgs import models as identity_models
 from assay.providers import models as provider_models
 from assay.registry import models as scoring_models
+from assay.watchlists import models as watchlist_models
 from assay.webhooks import models as webhook_models
 
 __all__ = [
@@ -17,5 +18,6 @@ __all__ = [
     "lookup_models",
     "provider_models",
     "scoring_models",
+    "watchlist_models",
     "webhook_models",
 ]

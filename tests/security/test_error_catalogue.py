@@ -230,6 +230,19 @@ async def _verdict_model_missing(ctx: Ctx) -> httpx.Response:
     return await ctx.client.post("/v1/lookups", json=body, headers=auth(ctx.token))
 
 
+async def _watchlist_entry_not_found(ctx: Ctx) -> httpx.Response:
+    return await ctx.client.get(
+        "/v1/watchlist/00000000-0000-4000-8000-000000000000", headers=auth(ctx.token)
+    )
+
+
+async def _already_watched(ctx: Ctx) -> httpx.Response:
+    body = {"indicator": "1.1.1.1"}
+    first = await ctx.client.post("/v1/watchlist", json=body, headers=auth(ctx.token))
+    assert first.status_code == 201, first.text
+    return await ctx.client.post("/v1/watchlist", json=body, headers=auth(ctx.token))
+
+
 TRIGGERS: dict[str, Trigger] = {
     "bad-request": _bad_request,
     "unauthorized": _unauthorized,
@@ -257,6 +270,8 @@ TRIGGERS: dict[str, Trigger] = {
     "lookup-not-found": _lookup_not_found,
     "indicator-rejected": _indicator_rejected,
     "verdict-model-missing": _verdict_model_missing,
+    "watchlist-entry-not-found": _watchlist_entry_not_found,
+    "already-watched": _already_watched,
 }
 # Answered by the HTTP server itself, before the application: tested on a real server.
 SERVER_ANSWERS = ("request-timeout", "request-header-fields-too-large", "service-unavailable")

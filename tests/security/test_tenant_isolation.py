@@ -146,7 +146,12 @@ async def _populate(app: FastAPI, client: httpx.AsyncClient, token: str) -> dict
                 results=[],
             )
         )
+    watched = await client.post(
+        "/v1/watchlist", json={"indicator": "1.1.1.1"}, headers=bearer(token)
+    )
+    assert watched.status_code == 201, watched.text
     return {
+        "entry_id": watched.json()["id"],
         "lookup_id": str(lookup_id),
         "job_id": job.json()["id"],
         "webhook_id": webhook.json()["id"],
@@ -237,6 +242,7 @@ async def test_lists_never_show_another_organisations_objects(
                 "/v1/webhooks",
                 "/v1/providers",
                 "/v1/lookups",
+                "/v1/watchlist",
             )
         ):
             continue
