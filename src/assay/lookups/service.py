@@ -193,7 +193,7 @@ class LookupService:
             if record:
                 outcome = (
                     await self.predict.predict_with(
-                        principal, served, [row], strict=True, explain=True, request_id=request_id
+                        principal, served, [row], strict=False, explain=True, request_id=request_id
                     )
                 ).results[0]
             else:

@@ -35,9 +35,17 @@ from assay.outbound.errors import DestinationRefused, OutboundFailed
 from assay.outbound.service import OutboundClient, OutboundResponse
 from assay.providers.breaker import ProviderBreaker
 from assay.providers.compiled import CompiledProvider, CompiledRequest
+from assay.providers.definition import ProviderDefinition
 from assay.providers.metrics import BREAKER_STATE, PROVIDER_CALLS, PROVIDER_LATENCY
+from assay.providers.plugins import Evidence, PluginHttp, PluginNoData
 from assay.providers.requests import build_request, link_for
-from assay.providers.results import ANSWERED, ProviderResult, ProviderStatus, score_answer
+from assay.providers.results import (
+    ANSWERED,
+    ProviderResult,
+    ProviderStatus,
+    level_of,
+    score_answer,
+)
 from assay.settings import Settings
 
 log = get_logger("assay.providers")
@@ -140,7 +148,7 @@ class ProviderCaller:
         definition = configured.provider.definition
         name = definition.name
         request = configured.provider.request_for(indicator.type)
-        if request is None:
+        if not configured.provider.answers_for(indicator.type):
             return self._count(ProviderResult(name, ProviderStatus.UNSUPPORTED))
         link = link_for(definition, indicator)
         credential = definition.credential
@@ -178,7 +186,10 @@ class ProviderCaller:
                     detail=f"its quota ({definition.rate_limit}) is spent",
                 )
             )
-        result = await self._attempts(configured, request, indicator, deadline)
+        if request is None:
+            result = await self._plugin_attempts(configured, indicator, deadline)
+        else:
+            result = await self._attempts(configured, request, indicator, deadline)
         result = dataclasses.replace(result, link=link)
         await self._after(configured, result, key, indicator)
         return self._count(result)
@@ -232,14 +243,7 @@ class ProviderCaller:
             base_url=configured.base_url,
             credential=configured.credential,
         )
-        client = self.outbound.with_policy(
-            dataclasses.replace(
-                self.outbound.policy,
-                connect_timeout_seconds=definition.connect_timeout_seconds,
-                timeout_seconds=definition.timeout_seconds,
-                max_response_bytes=self.settings.provider_max_response_bytes,
-            )
-        )
+        client = self._client_for(definition)
         attempts = 1 + (definition.retries if definition.is_idempotent(request.template) else 0)
         started = time.monotonic()
         result = ProviderResult(name, ProviderStatus.TIMEOUT, detail="no time left to call it")
@@ -272,6 +276,81 @@ class ProviderCaller:
             break
         elapsed = (time.monotonic() - started) * 1000
         return dataclasses.replace(result, latency_ms=round(elapsed, 2))
+
+    def _client_for(self, definition: ProviderDefinition) -> OutboundClient:
+        return self.outbound.with_policy(
+            dataclasses.replace(
+                self.outbound.policy,
+                connect_timeout_seconds=definition.connect_timeout_seconds,
+                timeout_seconds=definition.timeout_seconds,
+                max_response_bytes=self.settings.provider_max_response_bytes,
+            )
+        )
+
+    async def _plugin_attempts(
+        self, configured: ConfiguredProvider, indicator: Indicator, deadline: float
+    ) -> ProviderResult:
+        """A plugin's fetch and normalise, within the deadline; retried after a failure
+        when the definition says the plugin's calls are idempotent (the default)."""
+        provider = configured.provider
+        plugin = provider.plugin
+        assert plugin is not None  # noqa: S101 - called for plugin providers only
+        name, definition = provider.name, provider.definition
+        http = PluginHttp(self._client_for(definition))
+        attempts = 1 + (definition.retries if definition.idempotent is not False else 0)
+        started = time.monotonic()
+        result = ProviderResult(name, ProviderStatus.TIMEOUT, detail="no time left to call it")
+        for _ in range(attempts):
+            remaining = min(deadline - time.monotonic(), definition.timeout_seconds)
+            if remaining <= 0.05:
+                break
+            try:
+                async with asyncio.timeout(remaining):
+                    answer = await plugin.fetch(
+                        indicator,
+                        base_url=configured.base_url,
+                        credential=configured.credential,
+                        http=http,
+                    )
+                evidence = plugin.normalise(indicator, answer)
+            except TimeoutError:
+                result = ProviderResult(name, ProviderStatus.TIMEOUT, detail="no answer in time")
+                break
+            except PluginNoData:
+                result = ProviderResult(name, ProviderStatus.NO_DATA, fetched_at=time.time())
+                break
+            except DestinationRefused as exc:
+                result = ProviderResult(
+                    name, ProviderStatus.ERROR, detail=f"its address is refused: {exc.detail}"
+                )
+                break
+            except Exception as exc:  # noqa: BLE001 - a plugin failing is its provider failing, not the lookup
+                log.warning("provider_plugin_failed", provider=name, error=type(exc).__name__)
+                result = ProviderResult(
+                    name, ProviderStatus.ERROR, detail=f"the plugin failed: {type(exc).__name__}"
+                )
+            else:
+                result = self._evidence(name, definition, evidence)
+                break
+        elapsed = (time.monotonic() - started) * 1000
+        return dataclasses.replace(result, latency_ms=round(elapsed, 2))
+
+    @staticmethod
+    def _evidence(name: str, definition: ProviderDefinition, evidence: Evidence) -> ProviderResult:
+        if evidence.score is None:
+            return ProviderResult(
+                name, ProviderStatus.NO_DATA, fields=evidence.fields, fetched_at=time.time()
+            )
+        score = min(100.0, max(0.0, float(evidence.score)))
+        return ProviderResult(
+            name,
+            ProviderStatus.OK,
+            score=round(score, 2),
+            level=level_of(score, definition.levels),
+            evidence=evidence.evidence,
+            fields=evidence.fields,
+            fetched_at=time.time(),
+        )
 
     def _read(
         self, configured: ConfiguredProvider, request: CompiledRequest, response: OutboundResponse

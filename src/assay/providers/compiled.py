@@ -21,6 +21,7 @@ from assay.providers.definition import (
     RequestTemplate,
     definition_problems,
 )
+from assay.providers.plugins import PluginUnavailable, ProviderPlugin, load_plugin
 
 # A representative non-null value per field type, for checking expressions at compile time.
 _PROBES: dict[FieldType, Any] = {
@@ -51,10 +52,20 @@ class CompiledRequest:
 class CompiledProvider:
     definition: ProviderDefinition
     requests: Mapping[IndicatorType, CompiledRequest]
+    plugin: ProviderPlugin | None = None
 
     @property
     def name(self) -> str:
         return self.definition.name
+
+    @property
+    def supports(self) -> tuple[IndicatorType, ...]:
+        if self.plugin is not None:
+            return tuple(self.plugin.supports)
+        return self.definition.supports
+
+    def answers_for(self, kind: IndicatorType) -> bool:
+        return kind in self.supports
 
     def request_for(self, kind: IndicatorType) -> CompiledRequest | None:
         return self.requests.get(kind)
@@ -69,6 +80,12 @@ def compile_provider(document: Mapping[str, Any] | ProviderDefinition) -> Compil
             definition = ProviderDefinition.model_validate(document)
         except ValidationError as exc:
             raise InvalidProviderDefinition(definition_problems(exc)) from None
+    if definition.plugin is not None:
+        try:
+            return CompiledProvider(definition, {}, load_plugin(definition.plugin))
+        except PluginUnavailable as exc:
+            problem = {"field": "plugin", "code": "plugin_unavailable", "message": str(exc)}
+            raise InvalidProviderDefinition([problem]) from None
     problems: list[dict[str, Any]] = []
     compiled: dict[IndicatorType, CompiledRequest] = {}
     for index, template in enumerate(definition.requests):

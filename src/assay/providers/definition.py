@@ -173,7 +173,9 @@ class ProviderDefinition(_Strict):
     # Link out for a reader, with the same placeholders (the indicator is encoded).
     link: str | None = Field(None, max_length=500)
     credential: Credential | None = None
-    requests: list[RequestTemplate] = Field(min_length=1, max_length=10)
+    # Either request templates, or the name of an installed Python plugin (plugins.py).
+    requests: list[RequestTemplate] = Field(default_factory=list, max_length=10)
+    plugin: str | None = Field(None, pattern=r"^[a-z][a-z0-9_.-]{0,63}$")
     connect_timeout_seconds: float = Field(3.0, gt=0, le=30)
     timeout_seconds: float = Field(8.0, gt=0, le=60)
     # Retried (within the lookup's deadline) after a connection failure or a 5xx; only
@@ -201,6 +203,8 @@ class ProviderDefinition(_Strict):
 
     @model_validator(mode="after")
     def _one_request_per_type(self) -> ProviderDefinition:
+        if (self.plugin is None) == (not self.requests):
+            raise ValueError("give `requests` or a `plugin`, not both and not neither")
         seen: set[IndicatorType] = set()
         for template in self.requests:
             for kind in template.types:

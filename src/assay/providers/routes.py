@@ -15,6 +15,7 @@ from assay.providers.schemas import (
     BreakerStatus,
     ProviderCredentialSet,
     ProviderDetail,
+    ProviderHealth,
     ProviderSave,
     ProviderView,
 )
@@ -34,7 +35,7 @@ def _view(overview: ProviderOverview) -> dict[str, Any]:
         "name": row.name,
         "title": definition.title,
         "description": definition.description,
-        "supports": [str(kind) for kind in definition.supports],
+        "supports": [str(kind) for kind in overview.provider.supports],
         "base_url": overview.base_url,
         "enabled": row.enabled,
         "credential_required": credential is not None and credential.required,
@@ -124,3 +125,18 @@ async def delete_provider(
     providers: Providers,
 ) -> None:
     await providers.delete(db, principal, name, meta=RequestMeta.of(request))
+
+
+@router.post(
+    "/{name}/health-check",
+    summary="Ask whether the provider answers now (a plugin's own check, or its base URL)",
+)
+async def check_provider_health(
+    name: ProviderName,
+    principal: CanManageProviders,
+    _limit: RateLimitManagement,
+    db: DbSession,
+    providers: Providers,
+) -> ProviderHealth:
+    healthy, detail = await providers.health(db, principal, name)
+    return ProviderHealth(healthy=healthy, detail=detail)

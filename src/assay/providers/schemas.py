@@ -51,3 +51,8 @@ class ProviderView(BaseModel):
 
 class ProviderDetail(ProviderView):
     definition: dict[str, Any]
+
+
+class ProviderHealth(BaseModel):
+    healthy: bool
+    detail: str = Field(description="What the check saw: the status it got, or what failed.")

@@ -28,7 +28,7 @@ from assay.core.principal import OrgPrincipal
 from assay.core.tenancy import scope_statement, scoped
 from assay.engine.documents import load_document
 from assay.http.rate_limit_storage import InProcessRateLimitStorage
-from assay.outbound.errors import DestinationRefused
+from assay.outbound.errors import DestinationRefused, OutboundFailed
 from assay.outbound.service import OutboundClient, OutboundPolicy, parse_destination_url
 from assay.providers.breaker import BreakerView
 from assay.providers.calls import ConfiguredProvider, ProviderCaller
@@ -39,6 +39,7 @@ from assay.providers.compiled import (
 )
 from assay.providers.errors import InvalidProvider, ProviderNotFound
 from assay.providers.models import ConfiguredProviderRow
+from assay.providers.plugins import PluginHttp
 from assay.providers.results import ProviderResult, ProviderStatus
 from assay.settings import Settings
 
@@ -248,6 +249,31 @@ class ProviderRegistry:
             target_id=row.id,
             details={"name": name},
         )
+
+    async def health(
+        self, db: AsyncSession, principal: OrgPrincipal, name: str
+    ) -> tuple[bool, str]:
+        """Whether the provider answers now, and what is wrong if not: a plugin's own
+        check, or for a declared provider an answer (any status below 500) at its base
+        URL. Through the outbound guard like every call; the breaker is not consulted."""
+        ready = self._ready(await self.get(db, principal, name))
+        client = self.caller.outbound
+        try:
+            if ready.provider.plugin is not None:
+                problem = await ready.provider.plugin.health_check(
+                    base_url=ready.base_url, credential=ready.credential, http=PluginHttp(client)
+                )
+                return problem is None, problem or "healthy"
+            response = await client.request("GET", ready.base_url)
+        except DestinationRefused as exc:
+            return False, f"its address is refused: {exc.detail}"
+        except OutboundFailed as exc:
+            return False, f"{exc.reason}: {exc.detail}"
+        except Exception as exc:  # noqa: BLE001 - a plugin's check failing is an answer
+            return False, f"the plugin's check failed: {type(exc).__name__}"
+        if response.status_code >= 500:
+            return False, f"it answered {response.status_code}"
+        return True, f"it answered {response.status_code}"
 
     async def configured(
         self, db: AsyncSession, principal: OrgPrincipal, names: Sequence[str] | None = None
