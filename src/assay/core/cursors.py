@@ -10,7 +10,11 @@ from __future__ import annotations
 import base64
 import binascii
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any, Protocol, TypeVar
+
+from sqlalchemy import Select, and_, or_
 
 from assay.core.errors import ValidationFailed
 
@@ -40,3 +44,35 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
             ],
         )
     return created_at, row_id
+
+
+class _Positioned(Protocol):
+    created_at: datetime
+    id: uuid.UUID
+
+
+P = TypeVar("P", bound=_Positioned)
+S = TypeVar("S", bound=Select[Any])
+
+
+def newest_first(statement: S, entity: Any, cursor: str | None, limit: int) -> S:
+    """`statement` from `cursor` on, newest first, one row more than `limit` (so the page
+    knows whether another follows); `entity` has `created_at` and `id` columns."""
+    if cursor is not None:
+        created_at, row_id = decode_cursor(cursor)
+        statement = statement.where(
+            or_(
+                entity.created_at < created_at,
+                and_(entity.created_at == created_at, entity.id < row_id),
+            )
+        )
+    ordered: S = statement.order_by(entity.created_at.desc(), entity.id.desc()).limit(limit + 1)
+    return ordered
+
+
+def page_of(rows: Sequence[P], limit: int) -> tuple[list[P], str | None]:
+    """The page out of `newest_first`'s rows, and the next page's cursor (None: last)."""
+    if len(rows) <= limit:
+        return list(rows), None
+    page = list(rows[:limit])
+    return page, encode_cursor(page[-1].created_at, page[-1].id)

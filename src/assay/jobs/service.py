@@ -21,13 +21,13 @@ from datetime import datetime, timedelta
 from typing import IO, Any
 
 from pydantic import BaseModel
-from sqlalchemy import and_, func, or_, update
+from sqlalchemy import func, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from taskiq import AsyncBroker
 
 from assay.core.after_commit import after_commit_await
 from assay.core.csv_safe import SafeCsvWriter
-from assay.core.cursors import decode_cursor, encode_cursor
+from assay.core.cursors import newest_first, page_of
 from assay.core.db_types import utcnow
 from assay.core.errors import ValidationFailed
 from assay.core.logging import get_logger
@@ -323,19 +323,8 @@ class JobService:
             statement = statement.where(Job.created_at >= filters.since)
         if filters.until is not None:
             statement = statement.where(Job.created_at < filters.until)
-        if cursor is not None:
-            created_at, job_id = decode_cursor(cursor)
-            statement = statement.where(
-                or_(
-                    Job.created_at < created_at, and_(Job.created_at == created_at, Job.id < job_id)
-                )
-            )
-        statement = statement.order_by(Job.created_at.desc(), Job.id.desc()).limit(limit + 1)
-        rows = list((await db.execute(statement)).scalars())
-        if len(rows) <= limit:
-            return rows, None
-        page = rows[:limit]
-        return page, encode_cursor(page[-1].created_at, page[-1].id)
+        statement = newest_first(statement, Job, cursor, limit)
+        return page_of(list((await db.execute(statement)).scalars()), limit)
 
     # --- cancelling ---------------------------------------------------------------------
 

@@ -17,10 +17,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from assay.core.cursors import decode_cursor, encode_cursor
+from assay.core.cursors import newest_first, page_of
 from assay.core.db_types import utcnow
 from assay.core.errors import NotFound
 from assay.core.principal import OrgPrincipal
@@ -253,19 +252,8 @@ class LookupService:
             statement = statement.where(Lookup.created_at >= where.since)
         if where.until is not None:
             statement = statement.where(Lookup.created_at < where.until)
-        if cursor is not None:
-            created_at, lookup_id = decode_cursor(cursor)
-            statement = statement.where(
-                or_(
-                    Lookup.created_at < created_at,
-                    (Lookup.created_at == created_at) & (Lookup.id < lookup_id),
-                )
-            )
-        statement = statement.order_by(Lookup.created_at.desc(), Lookup.id.desc()).limit(limit + 1)
-        rows = list((await db.scalars(statement)).all())
-        more = len(rows) > limit
-        rows = rows[:limit]
-        return rows, (encode_cursor(rows[-1].created_at, rows[-1].id) if more and rows else None)
+        statement = newest_first(statement, Lookup, cursor, limit)
+        return page_of(list((await db.scalars(statement)).all()), limit)
 
 
 def _entry(result: ProviderResult, share: dict[str, float | None] | None) -> dict[str, Any]:

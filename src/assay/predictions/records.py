@@ -19,11 +19,11 @@ from datetime import datetime
 from typing import Any, cast
 
 from prometheus_client import Counter, Gauge
-from sqlalchemy import Table, and_, insert, or_
+from sqlalchemy import Table, insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from assay.core.crypto import Keyring
-from assay.core.cursors import decode_cursor, encode_cursor
+from assay.core.cursors import newest_first, page_of
 from assay.core.db_types import utcnow
 from assay.core.logging import get_logger
 from assay.core.tenancy import HasOrganisation, scoped
@@ -101,22 +101,8 @@ async def list_records(
         statement = statement.where(PredictionRecord.created_at >= filters.since)
     if filters.until is not None:
         statement = statement.where(PredictionRecord.created_at < filters.until)
-    if cursor is not None:
-        created_at, record_id = decode_cursor(cursor)
-        statement = statement.where(
-            or_(
-                PredictionRecord.created_at < created_at,
-                and_(PredictionRecord.created_at == created_at, PredictionRecord.id < record_id),
-            )
-        )
-    statement = statement.order_by(
-        PredictionRecord.created_at.desc(), PredictionRecord.id.desc()
-    ).limit(limit + 1)
-    rows = list((await db.execute(statement)).scalars())
-    if len(rows) <= limit:
-        return rows, None
-    page = rows[:limit]
-    return page, encode_cursor(page[-1].created_at, page[-1].id)
+    statement = newest_first(statement, PredictionRecord, cursor, limit)
+    return page_of(list((await db.execute(statement)).scalars()), limit)
 
 
 class PredictionRecorder:

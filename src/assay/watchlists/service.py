@@ -17,11 +17,11 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, delete, or_, select, update
+from sqlalchemy import CursorResult, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from assay.core.cursors import decode_cursor, encode_cursor
+from assay.core.cursors import newest_first, page_of
 from assay.core.db_types import utcnow
 from assay.core.errors import AssayError
 from assay.core.logging import get_logger
@@ -108,22 +108,8 @@ async def remove(db: AsyncSession, principal: OrgPrincipal, entry_id: uuid.UUID)
 async def page(
     db: AsyncSession, principal: OrgPrincipal, *, cursor: str | None, limit: int
 ) -> tuple[list[WatchlistEntry], str | None]:
-    statement = scoped(principal, WatchlistEntry)
-    if cursor is not None:
-        created_at, entry_id = decode_cursor(cursor)
-        statement = statement.where(
-            or_(
-                WatchlistEntry.created_at < created_at,
-                (WatchlistEntry.created_at == created_at) & (WatchlistEntry.id < entry_id),
-            )
-        )
-    statement = statement.order_by(
-        WatchlistEntry.created_at.desc(), WatchlistEntry.id.desc()
-    ).limit(limit + 1)
-    rows = list((await db.scalars(statement)).all())
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return rows, (encode_cursor(rows[-1].created_at, rows[-1].id) if more and rows else None)
+    statement = newest_first(scoped(principal, WatchlistEntry), WatchlistEntry, cursor, limit)
+    return page_of(list((await db.scalars(statement)).all()), limit)
 
 
 async def _claim(lookups: LookupService, settings: Settings, now: datetime) -> list[uuid.UUID]:

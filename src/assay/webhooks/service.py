@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from assay.audit.models import SecurityAction
 from assay.audit.service import RequestMeta, record_event
 from assay.core.crypto import Keyring
-from assay.core.cursors import decode_cursor, encode_cursor
+from assay.core.cursors import newest_first, page_of
 from assay.core.db_types import utcnow
 from assay.core.errors import Conflict, NotFound, ValidationFailed
 from assay.core.principal import OrgPrincipal
@@ -355,21 +355,8 @@ async def list_deliveries(
     statement = scoped(principal, WebhookDelivery).where(WebhookDelivery.endpoint_id == endpoint.id)
     if state is not None:
         statement = statement.where(WebhookDelivery.state == state)
-    if cursor is not None:
-        created_at, delivery_id = decode_cursor(cursor)
-        statement = statement.where(
-            or_(
-                WebhookDelivery.created_at < created_at,
-                (WebhookDelivery.created_at == created_at) & (WebhookDelivery.id < delivery_id),
-            )
-        )
-    statement = statement.order_by(
-        WebhookDelivery.created_at.desc(), WebhookDelivery.id.desc()
-    ).limit(limit + 1)
-    rows = list((await db.execute(statement)).scalars())
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return rows, (encode_cursor(rows[-1].created_at, rows[-1].id) if more and rows else None)
+    statement = newest_first(statement, WebhookDelivery, cursor, limit)
+    return page_of(list((await db.execute(statement)).scalars()), limit)
 
 
 async def get_delivery(
