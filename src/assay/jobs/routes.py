@@ -7,7 +7,7 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request, status
+from fastapi import APIRouter, Header, Request, status
 from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
 from sse_starlette import EventSourceResponse, ServerSentEvent
@@ -15,8 +15,8 @@ from starlette.concurrency import iterate_in_threadpool
 
 from assay.core.db import DbSession
 from assay.core.errors import UnsupportedMediaType, ValidationFailed
+from assay.core.paging import Cursor, PageLimit, Since, Until
 from assay.core.principal import OrgPrincipal
-from assay.core.schemas import AwareIsoDatetime
 from assay.http.body_limit import AcceptsUpload
 from assay.http.rate_limit import RateLimitManagement, RateLimitScoring
 from assay.jobs.deps import CanReadJobs, CanWriteJobs, Jobs
@@ -237,16 +237,10 @@ async def list_jobs(
     jobs: Jobs,
     kind: JobKindName | None = None,
     state: JobStateName | None = None,
-    since: Annotated[
-        AwareIsoDatetime | None, Query(description="Inclusive; RFC 3339 with a UTC offset.")
-    ] = None,
-    until: Annotated[
-        AwareIsoDatetime | None, Query(description="Exclusive; RFC 3339 with a UTC offset.")
-    ] = None,
-    cursor: Annotated[
-        str | None, Query(max_length=200, description="next_cursor of the previous page.")
-    ] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    since: Since = None,
+    until: Until = None,
+    cursor: Cursor = None,
+    limit: PageLimit = 50,
 ) -> JobPage:
     rows, next_cursor = await jobs.list_jobs(
         db,

@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import TypeAdapter
 
 from assay.core.db import DbSession
-from assay.core.schemas import AwareIsoDatetime
+from assay.core.paging import Cursor, PageLimit, Since, Until
 from assay.engine.results import PredictionResult
 from assay.http.rate_limit import RateLimitManagement, RateLimitScoring
 from assay.predictions.deps import CanPredict, CanReadPredictions, Predictions
@@ -100,16 +100,10 @@ async def list_predictions(
     predictions: Predictions,
     model: Annotated[str | None, Query(max_length=64)] = None,
     label: Annotated[str | None, Query(max_length=64)] = None,
-    since: Annotated[
-        AwareIsoDatetime | None, Query(description="Inclusive; RFC 3339 with a UTC offset.")
-    ] = None,
-    until: Annotated[
-        AwareIsoDatetime | None, Query(description="Exclusive; RFC 3339 with a UTC offset.")
-    ] = None,
-    cursor: Annotated[
-        str | None, Query(max_length=200, description="next_cursor of the previous page.")
-    ] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    since: Since = None,
+    until: Until = None,
+    cursor: Cursor = None,
+    limit: PageLimit = 50,
 ) -> PredictionPage:
     rows, next_cursor = await predictions.list_records(
         db,

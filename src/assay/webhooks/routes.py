@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Request, status
 
 from assay.audit.service import RequestMeta
 from assay.core.db import DbSession
+from assay.core.paging import Cursor
 from assay.http.rate_limit import RateLimitManagement
 from assay.webhooks import service as webhooks
 from assay.webhooks.deps import CanManageWebhooks, CanReadWebhooks, Webhooks
@@ -175,9 +176,7 @@ async def list_webhook_deliveries(
     _limit: RateLimitManagement,
     db: DbSession,
     state: DeliveryState | None = None,
-    cursor: Annotated[
-        str | None, Query(max_length=200, description="next_cursor of the previous page.")
-    ] = None,
+    cursor: Cursor = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> DeliveryPage:
     rows, next_cursor = await webhooks.list_deliveries(
