@@ -2,7 +2,8 @@
 misses (``force_refresh``: every provider is called) and cache hits, in one run.
 
     python bench/lookups.py [--concurrency 1,8,32] [--seconds 10] [--warmup 2]
-                            [--latency-ms 50] [--indicator 185.220.101.34] [--no-write]
+                            [--latency-ms 50] [--indicator 185.220.101.34] [--workers 1]
+                            [--no-write]
 
 Everything stays on loopback. Starts `assay mock-providers --latency-ms 50` (offline
 stand-ins of VirusTotal, AbuseIPDB and URLhaus, each answer 50 ms late) and an
@@ -194,6 +195,9 @@ class Window:
     errors: int
     cpu_seconds: float
     mock_cpu_seconds: float
+    client_cpu_seconds: float
+    # The lookup's own duration_ms (the server's providers and verdict, before its record).
+    durations_ms: list[float] = field(default_factory=list)
     # Per provider, the latency_ms the server reported for each answered call.
     provider_ms: dict[str, list[float]] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
@@ -211,12 +215,20 @@ class Window:
         return ordered[min(len(ordered) - 1, int(len(ordered) * p))] * 1000
 
     @property
+    def duration_p50(self) -> float:
+        return statistics.median(self.durations_ms) if self.durations_ms else float("nan")
+
+    @property
     def cpu_ms_per_lookup(self) -> float:
         return self.cpu_seconds / max(1, self.lookups) * 1000
 
     @property
     def mock_cpu_ms_per_lookup(self) -> float:
         return self.mock_cpu_seconds / max(1, self.lookups) * 1000
+
+    @property
+    def client_cpu_ms_per_lookup(self) -> float:
+        return self.client_cpu_seconds / max(1, self.lookups) * 1000
 
 
 def check_lookup(body: dict[str, Any], *, miss: bool) -> str | None:
@@ -251,6 +263,7 @@ async def drive(
     latencies: list[float] = []
     provider_ms: dict[str, list[float]] = {name: [] for name in PROVIDERS}
     problems: list[str] = []
+    durations: list[float] = []
     errors = 0
     measuring = False
 
@@ -279,6 +292,7 @@ async def drive(
                 problems.append(problem)
                 continue
             latencies.append(elapsed)
+            durations.append(lookup["duration_ms"])
             for result in lookup["results"]:
                 provider_ms[result["provider"]].append(result["latency_ms"])
 
@@ -288,11 +302,13 @@ async def drive(
         )
         measuring = True
         cpu_before, mock_before = cpu_seconds(server_pid), cpu_seconds(mock_pid)
+        client_before = time.process_time()
         started = time.perf_counter()
         until = started + seconds
         await asyncio.gather(*(loop(http, until) for _ in range(concurrency)))
         elapsed = time.perf_counter() - started
         cpu_after, mock_after = cpu_seconds(server_pid), cpu_seconds(mock_pid)
+        client_after = time.process_time()
     return Window(
         case,
         concurrency,
@@ -301,6 +317,8 @@ async def drive(
         errors,
         cpu_after - cpu_before,
         mock_after - mock_before,
+        client_after - client_before,
+        durations,
         provider_ms,
         problems,
     )
@@ -319,15 +337,16 @@ def one_lookup(base_url: str, key: str, body: dict[str, Any]) -> dict[str, Any]:
 
 def table(windows: list[Window]) -> str:
     lines = [
-        "| case | concurrency | lookups | lookups/s | p50 ms | p99 ms | errors "
-        "| server CPU ms/lookup | mock CPU ms/lookup |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| case | concurrency | lookups | lookups/s | p50 ms | p99 ms | in-server p50 ms "
+        "| errors | server CPU ms/lookup | mock CPU ms/lookup | client CPU ms/lookup |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for w in windows:
         lines.append(
             f"| {w.case} | {w.concurrency} | {w.lookups:,} | {w.per_second:,.1f} | "
-            f"{w.percentile(0.5):.1f} | {w.percentile(0.99):.1f} | {w.errors} | "
-            f"{w.cpu_ms_per_lookup:.2f} | {w.mock_cpu_ms_per_lookup:.2f} |"
+            f"{w.percentile(0.5):.1f} | {w.percentile(0.99):.1f} | {w.duration_p50:.1f} | "
+            f"{w.errors} | {w.cpu_ms_per_lookup:.2f} | {w.mock_cpu_ms_per_lookup:.2f} | "
+            f"{w.client_cpu_ms_per_lookup:.2f} |"
         )
     return "\n".join(lines)
 
@@ -396,7 +415,7 @@ def running(
             data_dir=directory / "data",
             database_url=f"sqlite:///{directory / 'data' / 'assay.db'}",
             port=port,
-            workers=1,
+            workers=args.workers,
             extra={
                 # Production refuses plain-http providers; the mock speaks http.
                 "ASSAY_ENV": "development",
@@ -445,6 +464,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=2.0, help="unmeasured, before each")
     parser.add_argument("--latency-ms", type=float, default=50.0, help="the mock's latency")
     parser.add_argument("--indicator", default="185.220.101.34", help="asked of all three")
+    parser.add_argument("--workers", type=int, default=1, help="server worker processes")
     parser.add_argument("--no-write", action="store_true", help="do not write RESULTS.md")
     args = parser.parse_args()
     levels = [int(level) for level in args.concurrency.split(",")]
@@ -509,11 +529,12 @@ Command:
 Machine: {info["cpu"]}, {info["memory"]} RAM, {info["os"]}, Python {info["python"]}.
 
 Setup: `assay mock-providers --latency-ms {args.latency_ms:g}` (VirusTotal, AbuseIPDB and
-URLhaus stand-ins; every answer {args.latency_ms:g} ms late) and `assay serve` (one
-process, SQLite, development mode: production refuses plain-http providers and the mock
-speaks http; API keys, rate limits and request logging are on as in production), on
-loopback only. The organisation is `assay demo`'s, with the threat-intelligence pack; its
-three built-in providers are then replaced (`assay providers import`) by the shipped
+URLhaus stand-ins; every answer {args.latency_ms:g} ms late) and `assay serve`
+({args.workers} worker process(es), SQLite, development mode: production refuses
+plain-http providers and the mock speaks http; otherwise the same guards as production:
+API keys, trusted hosts, rate limits, request logging), on loopback only. The
+organisation is `assay demo`'s, with the threat-intelligence pack; its three built-in
+providers are then replaced (`assay providers import`) by the shipped
 definitions **without `rate_limit`**: VirusTotal's is 4/minute;500/day and AbuseIPDB's
 1000/day, the public APIs' quotas, so a bench with them would measure quota refusals
 (`rate_limited`, no call), not calls. Assay's own rate limits are raised to
@@ -521,10 +542,13 @@ definitions **without `rate_limit`**: VirusTotal's is 4/minute;500/day and Abuse
 IP address, which all three providers answer. A miss is `force_refresh: true` (every
 provider called; each answer must be `ok` or `no_data`, not cached); a hit repeats the
 same indicator without it (each answer must come from the cache); any other answer counts
-as an error. Load: asyncio + httpx in the bench process (it shares the 2 CPUs with the
-server and the mock), keep-alive, one request in flight per connection, {args.warmup:g} s
-of warm-up then {args.seconds:g} s measured per row. CPU ms/lookup: utime + stime from
-/proc/<pid>/stat over the row's window, divided by its lookups.
+as an error. Load: asyncio + httpx in the bench process (it shares the machine's
+{os.cpu_count()} CPUs with the server and the mock), keep-alive, one request in flight per
+connection, {args.warmup:g} s of warm-up then {args.seconds:g} s measured per row.
+p50/p99: as the client sees a lookup; in-server p50: the lookup's own `duration_ms` (its
+providers and verdict, until before its record is written). CPU ms/lookup: utime + stime
+over the row's window (/proc/<pid>/stat for the server and the mock, with any child
+processes; this process's CPU time for the client), divided by the lookups answered in it.
 
 {table(misses + hits)}
 
