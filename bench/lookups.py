@@ -86,6 +86,13 @@ def cpu_seconds(pid: int) -> float:
     return total / CLOCK_TICKS
 
 
+def machine_busy_seconds() -> float:
+    """CPU time all processes of the machine used since boot (every CPU, idle excluded)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    # user nice system idle iowait irq softirq steal (guest time is already in user).
+    return (sum(fields[:8]) - fields[3] - fields[4]) / CLOCK_TICKS
+
+
 @dataclass
 class MockProviders:
     process: subprocess.Popen[bytes]
@@ -196,6 +203,8 @@ class Window:
     cpu_seconds: float
     mock_cpu_seconds: float
     client_cpu_seconds: float
+    # CPU time of everything else on the machine during the window (other programs).
+    other_cpu_seconds: float
     # The lookup's own duration_ms (the server's providers and verdict, before its record).
     durations_ms: list[float] = field(default_factory=list)
     # Per provider, the latency_ms the server reported for each answered call.
@@ -225,6 +234,10 @@ class Window:
     @property
     def mock_cpu_ms_per_lookup(self) -> float:
         return self.mock_cpu_seconds / max(1, self.lookups) * 1000
+
+    @property
+    def other_cores(self) -> float:
+        return max(0.0, self.other_cpu_seconds / self.seconds)
 
     @property
     def client_cpu_ms_per_lookup(self) -> float:
@@ -302,13 +315,13 @@ async def drive(
         )
         measuring = True
         cpu_before, mock_before = cpu_seconds(server_pid), cpu_seconds(mock_pid)
-        client_before = time.process_time()
+        client_before, busy_before = time.process_time(), machine_busy_seconds()
         started = time.perf_counter()
         until = started + seconds
         await asyncio.gather(*(loop(http, until) for _ in range(concurrency)))
         elapsed = time.perf_counter() - started
         cpu_after, mock_after = cpu_seconds(server_pid), cpu_seconds(mock_pid)
-        client_after = time.process_time()
+        client_after, busy_after = time.process_time(), machine_busy_seconds()
     return Window(
         case,
         concurrency,
@@ -318,6 +331,10 @@ async def drive(
         cpu_after - cpu_before,
         mock_after - mock_before,
         client_after - client_before,
+        (busy_after - busy_before)
+        - (cpu_after - cpu_before)
+        - (mock_after - mock_before)
+        - (client_after - client_before),
         durations,
         provider_ms,
         problems,
@@ -338,15 +355,16 @@ def one_lookup(base_url: str, key: str, body: dict[str, Any]) -> dict[str, Any]:
 def table(windows: list[Window]) -> str:
     lines = [
         "| case | concurrency | lookups | lookups/s | p50 ms | p99 ms | in-server p50 ms "
-        "| errors | server CPU ms/lookup | mock CPU ms/lookup | client CPU ms/lookup |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| errors | server CPU ms/lookup | mock CPU ms/lookup | client CPU ms/lookup "
+        "| other programs (CPUs) |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for w in windows:
         lines.append(
             f"| {w.case} | {w.concurrency} | {w.lookups:,} | {w.per_second:,.1f} | "
             f"{w.percentile(0.5):.1f} | {w.percentile(0.99):.1f} | {w.duration_p50:.1f} | "
             f"{w.errors} | {w.cpu_ms_per_lookup:.2f} | {w.mock_cpu_ms_per_lookup:.2f} | "
-            f"{w.client_cpu_ms_per_lookup:.2f} |"
+            f"{w.client_cpu_ms_per_lookup:.2f} | {w.other_cores:.2f} |"
         )
     return "\n".join(lines)
 
@@ -549,6 +567,8 @@ p50/p99: as the client sees a lookup; in-server p50: the lookup's own `duration_
 providers and verdict, until before its record is written). CPU ms/lookup: utime + stime
 over the row's window (/proc/<pid>/stat for the server and the mock, with any child
 processes; this process's CPU time for the client), divided by the lookups answered in it.
+"other programs": CPUs' worth of time everything else on the machine used during the row
+(/proc/stat busy time minus the three above); above 0.1 the row shared the machine.
 
 {table(misses + hits)}
 
