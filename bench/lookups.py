@@ -405,6 +405,18 @@ def concurrency_proof(window: Window, latency_ms: float) -> str:
     )
 
 
+def shared(windows: list[Window]) -> str:
+    """A warning when other programs used the machine during a row, else nothing."""
+    busiest = max(w.other_cores for w in windows)
+    if busiest < 0.1:
+        return ""
+    return (
+        f"\n**This run shared the machine**: other programs used up to {busiest:.2f} CPUs "
+        "during a row (last column), so throughput is understated and tails are longer "
+        "than on a quiet machine.\n"
+    )
+
+
 def write_results(text: str) -> None:
     """Replace this section of RESULTS.md (or append it), keeping every other section."""
     existing = RESULTS.read_text() if RESULTS.exists() else ""
@@ -579,7 +591,7 @@ Cache hits against misses (throughput):
 {concurrency_proof(at_one, args.latency_ms)}
 
 Warnings and errors in the server log during the run: {logged}.
-"""
+{shared(misses + hits)}"""
     print(text)
     if not args.no_write:
         write_results(text)
