@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
+import re
 import shlex
 import signal
 import subprocess
@@ -185,9 +186,12 @@ def table(results: list[Measured], baseline: Measured) -> str:
 
 
 def write_results(text: str) -> None:
+    """Replace this section of RESULTS.md; the sections after it (## Lookups) are kept."""
     existing = RESULTS.read_text() if RESULTS.exists() else ""
-    kept = existing.split(f"\n{SECTION}\n", 1)[0].rstrip("\n")
-    RESULTS.write_text(f"{kept}\n\n{SECTION}\n\n{text}")
+    kept, found, after = existing.partition(f"\n{SECTION}\n")
+    following = re.search(r"^## ", after, re.MULTILINE) if found else None
+    rest = f"\n{after[following.start() :]}" if following else ""
+    RESULTS.write_text(f"{kept.rstrip()}\n\n{SECTION}\n\n{text.rstrip()}\n{rest}")
 
 
 def main() -> None:
