@@ -220,12 +220,6 @@ class ProviderDefinition(_Strict):
     def supports(self) -> tuple[IndicatorType, ...]:
         return tuple(kind for template in self.requests for kind in template.types)
 
-    def template_for(self, kind: IndicatorType) -> RequestTemplate | None:
-        for template in self.requests:
-            if kind in template.types:
-                return template
-        return None
-
     def is_idempotent(self, template: RequestTemplate) -> bool:
         if self.idempotent is not None:
             return self.idempotent
