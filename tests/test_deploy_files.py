@@ -37,14 +37,9 @@ KUBERNETES = DEPLOY / "kubernetes"
 # jobs worker (`assay worker` and its broker setting), the job metrics and the circuit
 # breakers. Each is allowed whether or not it exists yet; once it has landed, the entry
 # can go.
-PENDING_SETTINGS = frozenset({"ASSAY_JOBS_BROKER"})
-PENDING_COMMANDS = frozenset({"worker"})
-PENDING_METRICS = frozenset(
-    {
-        "assay_jobs_queue_depth",
-        "assay_circuit_breaker_state",
-    }
-)
+PENDING_SETTINGS: frozenset[str] = frozenset()
+PENDING_COMMANDS: frozenset[str] = frozenset()
+PENDING_METRICS: frozenset[str] = frozenset()
 
 ENV_NAME = re.compile(r"\bASSAY_[A-Z0-9_]+\b")
 METRIC_NAME = re.compile(r"\bassay_[a-z0-9_]+\b")

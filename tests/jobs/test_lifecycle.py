@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from prometheus_client import REGISTRY
 from sqlalchemy import select
 
 from assay.core.errors import NotFound
@@ -399,3 +400,22 @@ async def test_a_job_cancelled_while_its_holder_is_dead_ends_once_the_lease_expi
         await asyncio.sleep(0.01)
     assert (job["state"], job["partial"], job["progress"]["done"]) == ("cancelled", True, 2)
     assert [r["row"] for r in await result_rows(client, owner_token, str(job_id))] == [0, 1]
+
+
+async def test_the_queue_depth_counts_chunks_waiting_for_a_worker(
+    client: httpx.AsyncClient,
+    owner: Member,
+    owner_token: str,
+    app: FastAPI,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    await register_rules_model(client, owner_token)
+    _hold_messages(monkeypatch)
+    jobs: JobService = app.state.jobs
+    size = app.state.settings.jobs_chunk_rows
+    await _submitted(client, owner_token, rows=2 * size + 1)  # three chunks, none taken
+    await jobs.sweep()
+    assert REGISTRY.get_sample_value("assay_jobs_queue_depth") == 3
+    await _submitted(client, owner_token, rows=1)
+    assert await jobs.measure_queue() == 4
+    assert REGISTRY.get_sample_value("assay_jobs_queue_depth") == 4

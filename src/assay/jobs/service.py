@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from typing import IO, Any
 
 from pydantic import BaseModel
-from sqlalchemy import func, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from taskiq import AsyncBroker
 
@@ -37,6 +37,7 @@ from assay.events import service as events
 from assay.jobs.errors import JobNotFinished, JobNotFound, TooManyJobs
 from assay.jobs.execution import JobRunner
 from assay.jobs.kinds import ChunkOutcome, ChunkProcessor, JobKind
+from assay.jobs.metrics import JOBS_QUEUE_DEPTH
 from assay.jobs.models import (
     ACTIVE_STATES,
     TERMINAL_STATES,
@@ -479,7 +480,24 @@ class JobService:
                 )
         for job_id, org_id in found:
             await self.send(job_id, org_id)
+        await self.measure_queue()
         return len(found)
+
+    async def measure_queue(self) -> int:
+        """Count the chunks waiting for a worker (every organisation) into the metric."""
+        async with self.sessionmaker() as db:
+            waiting = (
+                await db.execute(
+                    across_tenants(
+                        select(func.count())
+                        .select_from(JobChunk)
+                        .where(JobChunk.state == ChunkState.PENDING),
+                        "the queue depth counts every organisation's waiting chunks",
+                    )
+                )
+            ).scalar_one()
+        JOBS_QUEUE_DEPTH.set(waiting)
+        return int(waiting)
 
     async def _sweep_forever(self) -> None:
         interval = max(self.settings.jobs_lease_seconds / 4, 0.05)
