@@ -37,7 +37,11 @@ def serve_in_background() -> BackgroundMock:
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = int(sock.getsockname()[1])
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", ws="none")
+    # log_config=None: uvicorn's default logging config would run dictConfig, which
+    # closes every handler the process has (Assay's own log output included).
+    config = uvicorn.Config(
+        app, log_config=None, log_level="warning", access_log=False, lifespan="off", ws="none"
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(
         target=server.run, kwargs={"sockets": [sock]}, name="mock-providers", daemon=True
