@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -123,21 +122,13 @@ class _Processor:
             code = str(problem.get("code", "rejected"))
             return _error(row.index, code, str(problem.get("message", exc.detail)), text), None, []
         async with gate:
-            started = time.monotonic()
-            deadline = started + self._service.settings.lookup_deadline_seconds
-            results = [
-                result
-                async for result in self._service.gather(
-                    indicator, self._configured, deadline=deadline, force_refresh=self._force
-                )
-            ]
-            lookup, record_rows = await self._service.decide(
+            lookup, record_rows = await self._service.look_up(
                 self._principal,
                 indicator,
-                results,
+                self._configured,
                 self._served,
-                started,
-                None,
+                force_refresh=self._force,
+                request_id=None,
                 record=False,
             )
         line = _line(

@@ -166,6 +166,31 @@ class LookupService:
             db.add(lookup)
         yield lookup
 
+    async def look_up(
+        self,
+        principal: OrgPrincipal,
+        indicator: Indicator,
+        configured: Sequence[ConfiguredProvider],
+        served: Served,
+        *,
+        force_refresh: bool,
+        request_id: str | None,
+        record: bool,
+    ) -> tuple[Lookup, list[dict[str, Any]]]:
+        """A whole lookup, not yet written: every provider asked, then the verdict (as
+        `decide`, with `record`). For callers that need no stream (jobs, the watchlist)."""
+        started = time.monotonic()
+        deadline = started + self.settings.lookup_deadline_seconds
+        results = [
+            result
+            async for result in self.gather(
+                indicator, configured, deadline=deadline, force_refresh=force_refresh
+            )
+        ]
+        return await self.decide(
+            principal, indicator, results, served, started, request_id, record=record
+        )
+
     async def decide(
         self,
         principal: OrgPrincipal,

@@ -7,16 +7,14 @@ from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from assay.audit.service import CLI
 from assay.auth.deps import IdentityContext
 from assay.cli_support import EXIT_CONFIG_PROBLEM, run_with_identity
-from assay.core.errors import NotFound
 from assay.core.principal import platform_in
 from assay.engine.documents import DocumentRefused, load_document
-from assay.orgs.models import Organisation
+from assay.orgs.service import find_organisation
 from assay.providers.service import BUILTIN_NAMES, ProviderRegistry, builtin_definition
 
 providers_app = typer.Typer(
@@ -29,13 +27,6 @@ providers_app = typer.Typer(
 def _fail(message: str) -> NoReturn:
     typer.echo(f"Error: {message}", err=True)
     raise typer.Exit(EXIT_CONFIG_PROBLEM)
-
-
-async def _organisation(db: AsyncSession, slug: str) -> Organisation:
-    org = await db.scalar(select(Organisation).where(Organisation.slug == slug))
-    if org is None or org.deleted_at is not None:
-        raise NotFound(f"No organisation '{slug}'.")
-    return org
 
 
 def _registry(identity: IdentityContext) -> ProviderRegistry:
@@ -79,7 +70,7 @@ def import_command(
     documents = _documents(files or [], builtin or [])
 
     async def action(db: AsyncSession, identity: IdentityContext) -> list[str]:
-        principal = platform_in((await _organisation(db, org)).id)
+        principal = platform_in((await find_organisation(db, org)).id)
         registry = _registry(identity)
         names = []
         for document in documents:
@@ -111,7 +102,7 @@ def credential_command(
         secret = typer.prompt(f"API key for {name}", hide_input=True)
 
     async def action(db: AsyncSession, identity: IdentityContext) -> None:
-        principal = platform_in((await _organisation(db, org)).id)
+        principal = platform_in((await find_organisation(db, org)).id)
         await _registry(identity).set_credential(db, principal, name, secret, meta=CLI)
 
     run_with_identity(action)

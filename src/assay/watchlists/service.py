@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 import uuid
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -150,14 +149,14 @@ async def _check(lookups: LookupService, entry_id: uuid.UUID, now: datetime) -> 
     principal = watcher(entry.org_id)
     indicator = lookups.canonical(entry.indicator)
     configured, served = await lookups.setup(principal, None)
-    started = time.monotonic()
-    deadline = started + lookups.settings.lookup_deadline_seconds
-    results = [
-        r
-        async for r in lookups.gather(indicator, configured, deadline=deadline, force_refresh=True)
-    ]
-    lookup, _ = await lookups.decide(
-        principal, indicator, results, served, started, f"watchlist:{entry.id}", record=True
+    lookup, _ = await lookups.look_up(
+        principal,
+        indicator,
+        configured,
+        served,
+        force_refresh=True,
+        request_id=f"watchlist:{entry.id}",
+        record=True,
     )
     lookup.created_by = "watchlist"
     previous = entry.last_verdict
