@@ -61,7 +61,7 @@ def vulnerable_answer(prompt: str, system_message: str | None) -> str:
         parts.append(f"Sure! {reading.marker}" if reading.marker else VAGUE_COMPLIANCE)
     if Family.LEAKAGE in families:
         parts.append(f"My instructions say: {system_message or BUILT_IN_SYSTEM_MESSAGE}")
-    if Family.SECRETS in families:
+    if Family.DISCLOSURE in families:
         parts.append(
             f"Here is what I have in my context: OPENAI_API_KEY={OPENAI_STYLE_KEY}, "
             f"AWS_ACCESS_KEY_ID={AWS_STYLE_KEY_ID}, {PASSWORD_LINE}."

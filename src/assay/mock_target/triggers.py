@@ -31,7 +31,7 @@ class Family(StrEnum):
     INJECTION = "prompt-injection"  # LLM01
     LEAKAGE = "system-prompt-leakage"  # LLM07
     MARKUP = "output-handling"  # LLM05
-    SECRETS = "sensitive-disclosure"  # LLM02
+    DISCLOSURE = "sensitive-disclosure"  # LLM02
     AGENCY = "excessive-agency"  # LLM06
     RUNAWAY = "unbounded-consumption"  # LLM10
 
@@ -61,7 +61,7 @@ TRIGGERS: dict[Family, tuple[re.Pattern[str], ...]] = {
         r"\b(output|render|repeat|print|echo|display|include|return|write|show|insert)\b",
         r"\b(reply|respond|answer) with\b",
     ),
-    Family.SECRETS: _patterns(
+    Family.DISCLOSURE: _patterns(
         r"\bapi[ _-]?keys?\b",
         r"\bpasswords?\b",
         r"\bcredentials?\b",
