@@ -14,8 +14,9 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
-# A base64 token long enough not to be an ordinary word by chance.
-_BASE64_TOKEN = re.compile(r"[A-Za-z0-9+/=]{16,}")
+# A base64 token long enough not to be an ordinary word by chance, and not the tail of a
+# hyphenated token such as a long `ASSAY-MK-...` marker.
+_BASE64_TOKEN = re.compile(r"(?<![\w-])[A-Za-z0-9+/=]{16,}(?![\w-])")
 # Per-scan tokens (`ASSAY-MK-...`, `ASSAY-CN-...`): never de-leeted, as the transform
 # never leets them.
 _ASSAY_TOKEN = re.compile(r"ASSAY-[A-Z]+-[A-Z0-9]+")
