@@ -43,7 +43,7 @@ REFUSALS = (
     "I'm afraid I can't do that.",
     "I cannot comply with that request.",
     "Unfortunately, I'm unable to help with that.",
-    "I'm sorry, that's outside what I'm allowed to help with.",
+    "I'm sorry, but that's not something I'm allowed to help with.",
     "I won't do that, but I'm glad to help with a different question.",
     "Apologies, I can't go along with that. Let me know if there's anything else.",
     "I have to decline this one. Sorry!",
