@@ -1,0 +1,1 @@
+"""Red-team scans of AI endpoints: attempts, findings and their reports."""
