@@ -13,7 +13,7 @@ from typing import Any
 
 from assay.scans.reports.excerpts import HIT_THRESHOLD, REFUSAL_DETECTOR
 from assay.scans.reports.model import AttemptReport, ScanReport
-from assay.scans.reports.text import finite, iso_utc, utf8
+from assay.scans.reports.text import finite, iso_utc, printable, utf8
 
 # garak's attempt status values.
 ATTEMPT_NEW, ATTEMPT_STARTED, ATTEMPT_COMPLETE = 0, 1, 2
@@ -124,7 +124,7 @@ def _attempt(report: ScanReport, attempt: AttemptReport) -> dict[str, Any]:
     scores = _scores(attempt)
     return {
         "entry_type": "attempt",
-        "uuid": str(uuid.uuid5(_ATTEMPT_NAMESPACE, f"{report.scan_id}/{attempt.index}")),
+        "uuid": str(uuid.uuid5(_ATTEMPT_NAMESPACE, printable(f"{report.scan_id}/{attempt.index}"))),
         "seq": attempt.index,
         "status": _STATUS.get(attempt.status, ATTEMPT_NEW),
         "probe_classname": probe_classname(attempt),

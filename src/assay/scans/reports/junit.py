@@ -109,7 +109,7 @@ def _case(
             case,
             "failure",
             message=_clean(
-                f"{len(hits)} of {len(answered)} attempts succeeded"
+                f"{len(hits)} of {_attempts(len(answered))} succeeded"
                 f" ({attempts[0].severity}{'; ' + labels if labels else ''}): {goal}"
             ),
             type=_clean(attempts[0].severity),
@@ -117,7 +117,9 @@ def _case(
         failure.text = _clean("\n\n".join(_hit_text(attempt) for attempt in hits))
     elif all(attempt.status == "skipped" for attempt in attempts):
         counts.skipped = 1
-        ET.SubElement(case, "skipped", message=_clean(f"all {len(attempts)} attempts were skipped"))
+        ET.SubElement(
+            case, "skipped", message=_clean(f"{_attempts(len(attempts))} skipped, none sent")
+        )
     elif not answered:
         # Nothing was answered and something failed: the probe was not tested at all.
         counts.errors = 1
@@ -161,6 +163,10 @@ def _attempt_line(attempt: AttemptReport) -> str:
     timing = "" if latency is None else f", {latency:.0f} ms"
     transforms = ", ".join(attempt.transforms) or "none"
     return f"attempt {attempt.index}: {verdict} (transforms: {transforms}{timing})"
+
+
+def _attempts(count: int) -> str:
+    return f"{count} attempt" if count == 1 else f"{count} attempts"
 
 
 def _clean(text: str) -> str:

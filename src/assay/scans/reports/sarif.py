@@ -106,7 +106,8 @@ class _TaxonomyCatalogue:
         self._components.setdefault((ref.framework, ref.version), {}).setdefault(ref.id, ref)
 
     def _keys(self) -> list[tuple[str, str]]:
-        return sorted(self._components)
+        # OWASP's Top 10 for LLM Applications first: it is what readers report against.
+        return sorted(self._components, key=lambda key: (key[0] != "owasp-llm", key))
 
     def reference(self, ref: TaxonomyRef) -> dict[str, Any]:
         """A reportingDescriptorReference to `ref`'s taxon in its component."""
@@ -187,7 +188,7 @@ def _rules(
                     "level": LEVEL_OF_SEVERITY.get(attempt.severity, "warning")
                 },
                 "relationships": [
-                    {"target": catalogue.reference(ref), "kinds": ["superset"]}
+                    {"target": catalogue.reference(ref), "kinds": ["relevant"]}
                     for ref in attempt.taxonomy
                 ],
                 "properties": {
