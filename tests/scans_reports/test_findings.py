@@ -102,3 +102,11 @@ def test_a_refusal_score_is_never_taken_for_a_hit():
 
 def test_no_attempts_no_findings():
     assert findings_of([]) == ()
+
+
+def test_an_attempt_tagged_twice_with_an_entry_counts_once_and_an_empty_answer_is_no_evidence():
+    twice = attempt(0, hit=True, answer="", taxonomy=(LLM01, LLM01))
+
+    (finding,) = findings_of([twice])
+
+    assert (finding.attempts, finding.hits, finding.evidence) == (1, 1, ())

