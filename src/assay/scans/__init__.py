@@ -1,1 +1,1 @@
-"""Red-team scans of AI endpoints: attempts, findings and their reports."""
+"""Red-team scans of an organisation's AI targets: attempts, findings and reports."""
