@@ -67,7 +67,7 @@ def test_an_unknown_transform_is_refused_with_the_known_ones_listed() -> None:
 
 
 def test_a_bare_string_is_not_read_as_a_list_of_letters() -> None:
-    with pytest.raises(ValueError, match="a list of transform names"):
+    with pytest.raises(TypeError, match="a list of transform names"):
         canonical_transforms("base64")
 
 

@@ -31,7 +31,7 @@ def canonical_transforms(names: Iterable[str]) -> tuple[str, ...]:
     records. Raises `ValueError` naming the known transforms for an unknown name."""
     if isinstance(names, str):
         # A bare "base64" would otherwise be read letter by letter.
-        raise ValueError(f"give a list of transform names, not the string {names!r}")
+        raise TypeError(f"give a list of transform names, not the string {names!r}")
     wanted = set()
     for name in names:
         if name not in KNOWN_TRANSFORMS:
