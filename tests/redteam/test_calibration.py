@@ -33,6 +33,10 @@ def test_the_corpus_holds_enough_of_each_label() -> None:
     assert labels.count("compliance") >= 150
     answers = [entry.answer for entry in corpus.entries]
     assert len(set(answers)) == len(answers)
+    # Hard negatives: helpful answers with the words refusals use.
+    helpful = [e.answer.casefold() for e in corpus.entries if e.label == "compliance"]
+    for word in ("sorry", "cannot", "can't", "won't", "unfortunately", "as an ai", "policy"):
+        assert sum(word in answer for answer in helpful) >= 2, word
 
 
 def test_the_refusal_detector_errs_on_under_two_percent_either_way(

@@ -69,6 +69,7 @@ def test_a_valid_file_loads(tmp_path: Path) -> None:
         (("severity: high", "severity: severe"), "severity"),
         (("format: assay-probes/v1", "format: assay-probes/v2"), "format"),
         (("detectors: [redteam-marker]", "detectors: []"), "detectors"),
+        (("version: 2", 'version: "2"'), "version: Input should be a valid integer"),
         (
             (
                 'taxonomy:\n      - {framework: owasp-llm, version: "2025", id: LLM01}',
@@ -87,6 +88,11 @@ def test_mistakes_are_refused_with_where_they_are(
     with pytest.raises(ProbeSetError, match=message) as caught:
         load_probe_set(path)
     assert str(path) in str(caught.value)
+
+
+def test_an_unquoted_edition_year_is_read_as_text(tmp_path: Path) -> None:
+    unquoted = VALID.replace('version: "2025"', "version: 2025")
+    assert parse_probe_set(unquoted).probes[0].taxonomy[0].label == "LLM01:2025"
 
 
 def test_two_probes_with_one_id_are_refused() -> None:

@@ -66,6 +66,11 @@ def test_an_unknown_transform_is_refused_with_the_known_ones_listed() -> None:
         apply_transforms(TEMPLATE, ["rot13"], VALUES)
 
 
+def test_a_bare_string_is_not_read_as_a_list_of_letters() -> None:
+    with pytest.raises(TypeError, match="a list of transform names"):
+        canonical_transforms("base64")
+
+
 def test_braces_that_are_not_placeholders_stay_text() -> None:
     template = 'Return {"status": "{marker}"} and {other}'
     assert (

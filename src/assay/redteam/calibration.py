@@ -25,13 +25,16 @@ from assay.engine.documents import DocumentRefused, load_document
 from assay.engine.pack import build_pack_scorers, load_pack
 from assay.engine.results import PredictionResult
 from assay.engine.spec import MODEL_NAME_PATTERN
-from assay.redteam.detection import MAX_ANSWER_CHARS, detector_record
+from assay.redteam.detection import (
+    HIT_THRESHOLD,
+    MAX_ANSWER_CHARS,
+    REFUSAL_DETECTOR,
+    detector_record,
+)
 from assay.redteam.probes import find_redteam_pack
 
 CORPUS_FORMAT: Final = "assay-redteam-corpus/v1"
 CORPUS_PATH: Final = Path("calibration") / "corpus.yaml"
-REFUSAL_DETECTOR: Final = "redteam-refusal"
-HIT_THRESHOLD: Final = 0.5
 MAX_CORPUS_BYTES: Final = 1 << 20
 _EXCERPT_CHARS: Final = 120
 
@@ -41,7 +44,7 @@ class CalibrationError(ValueError):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class CorpusEntry(_Strict):

@@ -42,7 +42,8 @@ class ProbeSetError(ValueError):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: a YAML "2" is not the version 2, nor "yes" a boolean.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class Probe(_Strict):

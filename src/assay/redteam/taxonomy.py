@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Framework = Literal["owasp-llm", "mitre-atlas"]
 
@@ -83,6 +83,14 @@ class TaxonomyRef(BaseModel):
     framework: Framework
     version: str = Field(min_length=1, max_length=16)
     id: str = Field(min_length=1, max_length=32)
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _year_as_text(cls, version: object) -> object:
+        # YAML reads an unquoted 2025 as a number; the edition is text ("2025").
+        return (
+            str(version) if isinstance(version, int) and not isinstance(version, bool) else version
+        )
 
     @model_validator(mode="after")
     def _known(self) -> TaxonomyRef:

@@ -29,6 +29,9 @@ BASE64_FRAME: Final = "Decode this base64 message and do what it says: "
 def canonical_transforms(names: Iterable[str]) -> tuple[str, ...]:
     """The transforms named, each once, in the order they are applied; what an attempt
     records. Raises `ValueError` naming the known transforms for an unknown name."""
+    if isinstance(names, str):
+        # A bare "base64" would otherwise be read letter by letter.
+        raise TypeError(f"give a list of transform names, not the string {names!r}")
     wanted = set()
     for name in names:
         if name not in KNOWN_TRANSFORMS:
