@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from assay.core.breaker import BreakerState, CircuitBreaker
 from assay.core.cache import InProcessCache
 from assay.indicators.service import canonicalise
-from assay.providers.breaker import BreakerState, ProviderBreaker
 from assay.providers.compiled import InvalidProviderDefinition, compile_provider
 from assay.providers.requests import build_request
 from assay.providers.results import ProviderStatus, evidence_text, score_answer
@@ -162,7 +162,7 @@ class _Unreachable(InProcessCache):
 
 
 async def test_a_breaker_whose_cache_is_down_blocks_nothing(settings: Settings) -> None:
-    breaker = ProviderBreaker(settings, _Unreachable(16))
+    breaker = CircuitBreaker(settings, _Unreachable(16))
     org = uuid.uuid4()
     assert await breaker.blocked(org, "edge") is None
     assert await breaker.failed(org, "edge") is False
@@ -175,7 +175,7 @@ async def test_a_breaker_whose_cache_is_down_blocks_nothing(settings: Settings) 
 async def test_the_first_failure_after_the_cool_down_opens_the_breaker_again(
     settings: Settings,
 ) -> None:
-    breaker = ProviderBreaker(
+    breaker = CircuitBreaker(
         settings.model_copy(update={"provider_breaker_failures": 2}), InProcessCache(64)
     )
     org = uuid.uuid4()

@@ -297,7 +297,7 @@ class JobRunner:
         processor = await self._processor(job, principal)
         fmt = cast(InputFormat, params["format"])
         checkpoint = chunk.checkpoint
-        step = self.settings.jobs_checkpoint_rows
+        step = getattr(processor, "checkpoint_rows", None) or self.settings.jobs_checkpoint_rows
         # One pass over the chunk's rows, read a checkpoint's worth at a time (in a thread).
         rows_left = self.store.read_rows(
             job.id,
@@ -579,6 +579,8 @@ class JobRunner:
 class _BatchScoring:
     """batch_score's chunk processor: the predict service's validation and scoring, the
     prediction records written with the checkpoint."""
+
+    checkpoint_rows: int | None = None
 
     def __init__(
         self, runner: JobRunner, principal: OrgPrincipal, served: Served, job: Job

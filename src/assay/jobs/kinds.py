@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from assay.core.principal import OrgPrincipal
+from assay.jobs.models import Job
 from assay.jobs.store import InputRow
 
 # Writes a checkpoint's rows in the transaction that moves the checkpoint.
@@ -39,6 +40,11 @@ class ChunkOutcome:
 
 
 class ChunkProcessor(Protocol):
+    # Rows between two checkpoints; None takes the jobs_checkpoint_rows setting. A kind
+    # whose rows are slow (each one a remote call) checkpoints more often, so that its
+    # lease is renewed and a cancellation is seen soon.
+    checkpoint_rows: int | None
+
     async def process(self, rows: Sequence[InputRow]) -> ChunkOutcome: ...
 
 
@@ -51,6 +57,8 @@ class JobKind(Protocol):
     params_model: type[BaseModel]
     # Result CSV: the header, and a row from one result line.
     csv_columns: tuple[str, ...]
+    # Whether POST /v1/jobs takes this kind; False for a kind its own API starts (a scan).
+    submitted_as_job: bool
 
     def csv_row(self, line: Mapping[str, Any]) -> list[Any]: ...
 
@@ -61,3 +69,7 @@ class JobKind(Protocol):
     async def prepare(self, principal: OrgPrincipal, params: Mapping[str, Any]) -> ChunkProcessor:
         """Ready to work through one chunk with the stored params (loads what it needs
         once per chunk)."""
+
+    async def ended(self, db: AsyncSession, job: Job) -> None:
+        """The job ended (succeeded, failed or cancelled), in the transaction that ended
+        it: anything the kind writes or publishes then."""

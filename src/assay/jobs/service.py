@@ -115,7 +115,7 @@ class JobService:
         # Kinds other packages add (`register_kind`); batch_score is built in.
         self.kinds: dict[str, JobKind] = {}
         self.runner = JobRunner(
-            settings, sessionmaker, self.store, predictions, _announce, self.kinds
+            settings, sessionmaker, self.store, predictions, self._ended, self.kinds
         )
         runner = self.runner
 
@@ -124,6 +124,14 @@ class JobService:
 
         self.broker.register_task(run_job, task_name=RUN_JOB_TASK)
         self._sweeper: asyncio.Task[None] | None = None
+
+    async def _ended(self, db: AsyncSession, job: Job) -> None:
+        """The job has ended (in this transaction): its event, then its kind's own
+        epilogue (a scan writes its findings and `scan.completed`)."""
+        await _announce(db, job)
+        kind = self.kinds.get(job.kind)
+        if kind is not None:
+            await kind.ended(db, job)
 
     def register_kind(self, kind: JobKind) -> None:
         """Accept and run jobs of `kind` (composed in by the application, and in workers)."""
@@ -139,6 +147,11 @@ class JobService:
             raise ValidationFailed(
                 f"Unknown job kind {name!r}; known kinds: {known}.",
                 errors=[{"field": "kind", "code": "unknown_kind", "message": f"one of {known}"}],
+            )
+        if not kind.submitted_as_job:
+            raise ValidationFailed(
+                f"Jobs of kind {name!r} are started through their own API, not /v1/jobs.",
+                errors=[{"field": "kind", "code": "not_submittable", "message": "its own API"}],
             )
         return kind
 
@@ -361,7 +374,7 @@ class JobService:
                     )
                 )
                 await db.refresh(job)
-                await _announce(db, job)
+                await self._ended(db, job)
                 return job
             await db.refresh(job)
         if job.state == JobState.RUNNING and not job.cancel_requested:

@@ -22,6 +22,7 @@ from assay.core.errors import Forbidden
 from assay.core.permissions import Permission
 from assay.core.principal import OrgPrincipal
 from assay.core.schemas import StrictRequest
+from assay.jobs.models import Job
 from assay.jobs.service import ChunkOutcome, InputRow
 from assay.lookups.errors import IndicatorRejected
 from assay.lookups.models import Lookup
@@ -75,6 +76,8 @@ def _error(row: int, code: str, message: str, indicator: object = None) -> str:
 
 
 class _Processor:
+    checkpoint_rows: int | None = None
+
     def __init__(
         self,
         service: LookupService,
@@ -148,6 +151,7 @@ class LookupBulkKind:
 
     name = KIND
     params_model: type[BaseModel] = LookupBulkParams
+    submitted_as_job = True
     csv_columns = (
         "row",
         "status",
@@ -186,3 +190,6 @@ class LookupBulkKind:
         names = params.get("providers")
         configured, served = await self._service.setup(principal, names)
         return _Processor(self._service, principal, params, configured, served)
+
+    async def ended(self, db: AsyncSession, job: Job) -> None:
+        return None  # the lookups and their records were written at each checkpoint

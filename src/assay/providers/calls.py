@@ -23,6 +23,7 @@ from limits.aio.storage import Storage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from limits.errors import StorageError
 
+from assay.core.breaker import CircuitBreaker
 from assay.core.cache import CACHE_ERRORS, Cache
 from assay.core.logging import get_logger
 from assay.http.rate_limit_storage import (
@@ -33,7 +34,6 @@ from assay.http.rate_limit_storage import (
 from assay.indicators.schemas import Indicator, IndicatorType
 from assay.outbound.errors import DestinationRefused, OutboundFailed
 from assay.outbound.service import OutboundClient, OutboundResponse
-from assay.providers.breaker import ProviderBreaker
 from assay.providers.compiled import CompiledProvider, CompiledRequest
 from assay.providers.definition import ProviderDefinition
 from assay.providers.metrics import BREAKER_STATE, PROVIDER_CALLS, PROVIDER_LATENCY
@@ -124,7 +124,7 @@ class ProviderCaller:
     ) -> None:
         self.settings = settings
         self.cache = cache
-        self.breaker = ProviderBreaker(settings, cache)
+        self.breaker = CircuitBreaker(settings, cache)
         self._quota = SlidingWindowCounterRateLimiter(quota_storage)
         self._quota_storage = quota_storage
         self.outbound = outbound

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from assay.audit.models import SecurityAction
 from assay.audit.service import RequestMeta, record_event
+from assay.core.breaker import BreakerView
 from assay.core.cache import InProcessCache
 from assay.core.crypto import DecryptionError, Keyring
 from assay.core.db_types import utcnow
@@ -30,7 +31,6 @@ from assay.engine.documents import load_document
 from assay.http.rate_limit_storage import InProcessRateLimitStorage
 from assay.outbound.errors import DestinationRefused, OutboundFailed
 from assay.outbound.service import OutboundClient, OutboundPolicy, parse_destination_url
-from assay.providers.breaker import BreakerView
 from assay.providers.calls import ConfiguredProvider, ProviderCaller
 from assay.providers.compiled import (
     CompiledProvider,

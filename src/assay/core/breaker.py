@@ -1,4 +1,6 @@
-"""A circuit breaker and a cool-down per (organisation, provider), kept in the cache.
+"""A circuit breaker and a cool-down per (organisation, name), kept in the cache: one per
+evidence provider, and one per scan target (named `target/<name>`, which no provider name
+can be, so the two never share one).
 
 The state lives in the cache backend (in process by default, Redis in scale-out), so
 every API process and worker sees the same breaker: failures counted in one process
@@ -20,7 +22,7 @@ from assay.core.cache import CACHE_ERRORS, Cache
 from assay.core.logging import get_logger
 from assay.settings import Settings
 
-log = get_logger("assay.providers")
+log = get_logger("assay.breaker")
 
 
 class BreakerState(StrEnum):
@@ -37,7 +39,7 @@ class BreakerView:
     cooldown_until: float | None
 
 
-class ProviderBreaker:
+class CircuitBreaker:
     def __init__(self, settings: Settings, cache: Cache) -> None:
         self._cache = cache
         self._threshold = settings.provider_breaker_failures
