@@ -315,6 +315,7 @@ async def app(settings: Settings) -> AsyncIterator[FastAPI]:
     )
     application.state.webhooks.outbound = outbound
     application.state.providers.caller.outbound = outbound
+    application.state.targets.client.outbound = outbound
     async with application.router.lifespan_context(application):
         yield application
 

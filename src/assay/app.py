@@ -73,6 +73,9 @@ from assay.providers.service import ProviderRegistry
 from assay.registry.routes import keys_router as publisher_keys_router
 from assay.registry.routes import router as models_router
 from assay.registry.service import ModelRegistry
+from assay.scans.kind import ScanKind
+from assay.scans.routes import router as scans_router
+from assay.scans.service import ScanService
 from assay.settings import Settings, load_settings
 from assay.sso.oidc import OidcClient
 from assay.sso.routes import router as sso_router
@@ -80,6 +83,9 @@ from assay.system.routes import info_router as system_info_router
 from assay.system.routes import metrics_router
 from assay.system.routes import router as system_router
 from assay.system.service import SystemService
+from assay.targets.client import TargetClient
+from assay.targets.routes import router as targets_router
+from assay.targets.service import TargetRegistry
 from assay.watchlists.routes import router as watchlist_router
 from assay.watchlists.service import WatchlistChecker
 from assay.webhooks.dispatch import Dispatcher
@@ -232,21 +238,33 @@ def _build_scoring(app: FastAPI, settings: Settings) -> None:
     app.state.inference = InferenceService(predictions, registry)
     app.state.jobs = JobService(settings, database.sessionmaker, predictions)
     app.state.system = SystemService(settings, database, app.state.cache, registry)
+    # Provider quotas and scan targets' rate limits share one storage (closed with the
+    # provider caller).
+    quota_storage = create_quota_storage(settings)
     app.state.providers = ProviderRegistry(
         settings,
         app.state.identity.keyring,
-        ProviderCaller(
-            settings,
-            app.state.cache,
-            create_quota_storage(settings),
-            app.state.webhooks.outbound,
-        ),
+        ProviderCaller(settings, app.state.cache, quota_storage, app.state.webhooks.outbound),
     )
     app.state.lookups = LookupService(
         settings, database.sessionmaker, app.state.providers, predictions
     )
     # Bulk lookups run as jobs, in this process or in `assay worker`s (built from here too).
     app.state.jobs.register_kind(LookupBulkKind(app.state.lookups))
+    app.state.targets = TargetRegistry(
+        app.state.identity.keyring,
+        TargetClient(settings, app.state.cache, quota_storage, app.state.webhooks.outbound),
+    )
+    app.state.scans = ScanService(
+        settings,
+        database.sessionmaker,
+        app.state.jobs,
+        app.state.targets,
+        predictions,
+        app.state.identity.keyring,
+    )
+    # Scans are jobs too: they run wherever jobs run.
+    app.state.jobs.register_kind(ScanKind(app.state.scans))
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -315,6 +333,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         providers_router,
         lookups_router,
         watchlist_router,
+        targets_router,
+        scans_router,
     ):
         app.include_router(router)
     assert_deny_by_default(app)

@@ -693,6 +693,18 @@ class Settings(BaseSettings):
         le=16_777_216,
         description="Largest provider answer read; a longer one is an error.",
     )
+    redteam_max_attempts: int = Field(
+        10_000,
+        ge=1,
+        le=100_000,
+        description="Most attempts one scan may plan (probes x transform variants).",
+    )
+    redteam_max_answer_bytes: int = Field(
+        1_048_576,
+        ge=1024,
+        le=16_777_216,
+        description="Largest answer read from a scan target; a longer one is an error.",
+    )
     provider_max_cooldown_seconds: int = Field(
         3600,
         ge=1,

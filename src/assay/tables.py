@@ -7,6 +7,8 @@ from assay.lookups import models as lookup_models
 from assay.orgs import models as identity_models
 from assay.providers import models as provider_models
 from assay.registry import models as scoring_models
+from assay.scans import models as scan_models
+from assay.targets import models as target_models
 from assay.watchlists import models as watchlist_models
 from assay.webhooks import models as webhook_models
 
@@ -17,7 +19,9 @@ __all__ = [
     "job_models",
     "lookup_models",
     "provider_models",
+    "scan_models",
     "scoring_models",
+    "target_models",
     "watchlist_models",
     "webhook_models",
 ]

@@ -25,8 +25,20 @@ def test_the_architecture_page_lists_the_contracts_make_lint_holds() -> None:
     text = DOC.read_text()
     pyproject = (ROOT / "pyproject.toml").read_text()
     contracts = pyproject.count("[[tool.importlinter.contracts]]")
-    assert contracts == 6
-    assert (
-        f"with {['', 'one', 'two', 'three', 'four', 'five', 'six'][contracts]} import contracts"
-        in text
-    )
+    words = [
+        "zero",
+        "one",
+        "two",
+        "three",
+        "four",
+        "five",
+        "six",
+        "seven",
+        "eight",
+        "nine",
+        "ten",
+        "eleven",
+        "twelve",
+    ]
+    assert 6 <= contracts < len(words)
+    assert f"with {words[contracts]} import contracts" in text

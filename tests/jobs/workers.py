@@ -35,6 +35,8 @@ def worker_environment(settings: Settings) -> dict[str, str]:
         "metrics_port": 0,
         "log_format": "json",
         "shutdown_grace_seconds": 10,
+        # Scans reach the mock targets on loopback only when the test opened it.
+        "outbound_allowed_networks": json.dumps(settings.outbound_allowed_networks),
     }
     for name in ("token_signing_key", "session_secret", "encryption_key"):
         secret = getattr(settings, name)

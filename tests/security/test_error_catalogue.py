@@ -230,6 +230,39 @@ async def _verdict_model_missing(ctx: Ctx) -> httpx.Response:
     return await ctx.client.post("/v1/lookups", json=body, headers=auth(ctx.token))
 
 
+async def _target_not_found(ctx: Ctx) -> httpx.Response:
+    return await ctx.client.get("/v1/targets/nothing-here", headers=auth(ctx.token))
+
+
+async def _target_invalid(ctx: Ctx) -> httpx.Response:
+    # The shape passes the schema; the URL's embedded credentials do not pass the guard.
+    body = {"kind": "openai_chat", "url": "https://user:pw@ai.example/v1", "model": "m"}
+    return await ctx.client.put("/v1/targets/x", json=body, headers=auth(ctx.token))
+
+
+async def _scan_not_found(ctx: Ctx) -> httpx.Response:
+    return await ctx.client.get(
+        "/v1/scans/00000000-0000-4000-8000-000000000000", headers=auth(ctx.token)
+    )
+
+
+async def _a_target(ctx: Ctx) -> None:
+    body = {"kind": "openai_chat", "url": "https://93.184.215.14/v1/chat", "model": "m"}
+    saved = await ctx.client.put("/v1/targets/t", json=body, headers=auth(ctx.token))
+    assert saved.status_code == 200, saved.text
+
+
+async def _scan_invalid(ctx: Ctx) -> httpx.Response:
+    await _a_target(ctx)
+    body = {"target": "t", "probe_sets": ["no-such-set"]}
+    return await ctx.client.post("/v1/scans", json=body, headers=auth(ctx.token))
+
+
+async def _detectors_missing(ctx: Ctx) -> httpx.Response:
+    await _a_target(ctx)
+    return await ctx.client.post("/v1/scans", json={"target": "t"}, headers=auth(ctx.token))
+
+
 async def _watchlist_entry_not_found(ctx: Ctx) -> httpx.Response:
     return await ctx.client.get(
         "/v1/watchlist/00000000-0000-4000-8000-000000000000", headers=auth(ctx.token)
@@ -271,6 +304,11 @@ TRIGGERS: dict[str, Trigger] = {
     "indicator-rejected": _indicator_rejected,
     "verdict-model-missing": _verdict_model_missing,
     "watchlist-entry-not-found": _watchlist_entry_not_found,
+    "target-not-found": _target_not_found,
+    "target-invalid": _target_invalid,
+    "scan-not-found": _scan_not_found,
+    "scan-invalid": _scan_invalid,
+    "detectors-missing": _detectors_missing,
     "already-watched": _already_watched,
 }
 # Answered by the HTTP server itself, before the application: tested on a real server.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from collections.abc import Callable
 from typing import Any, cast
 
 import httpx
@@ -45,6 +46,7 @@ from assay.core.tenancy import (
 from assay.lookups.models import Lookup
 from assay.orgs.models import Membership, Organisation
 from assay.providers.service import builtin_definition
+from assay.scans.models import Scan
 from tests.support.identity import MakeMember, bearer, login, new_member
 from tests.support.models import RULES_MANIFEST, register_rules_model
 
@@ -68,15 +70,33 @@ BODIES["/v2/models/{name}/infer"] = _OIP_INFER
 BODIES["/v2/models/{name}/versions/{version}/infer"] = _OIP_INFER
 BODIES["/v1/providers/{name}/credential"] = json.dumps({"credential": "b-guesses-a-key"}).encode()
 FORMS = {"/v1/models/{name}/versions": {"manifest": json.dumps(RULES_MANIFEST)}}
-# Routes that create or replace by name inside the caller's own organisation: another
-# organisation's PUT makes its own object and leaves A's as it was (checked below).
-OWN_NAMESPACE_PUTS = {"/v1/providers/{name}"}
 
 
 def _provider(name: str, title: str) -> bytes:
     return json.dumps(
         {"definition": {**builtin_definition("abuseipdb"), "name": name, "title": title}}
     ).encode()
+
+
+def _target(name: str, description: str) -> bytes:
+    del name  # a target's name is the URL's
+    body = {
+        "kind": "openai_chat",
+        "url": "https://93.184.215.14/v1/chat/completions",
+        "model": "m",
+        "description": description,
+    }
+    return json.dumps(body).encode()
+
+
+# Routes that create or replace by name inside the caller's own organisation: another
+# organisation's PUT makes its own object and leaves A's as it was (checked below); the
+# body to send, and the field that tells whose object it is.
+OWN_NAMESPACE_PUTS: dict[str, tuple[Callable[[str, str], bytes], str]] = {
+    "/v1/providers/{name}": (_provider, "title"),
+    "/v1/targets/{name}": (_target, "description"),
+}
+BODIES["/v1/targets/{name}/credential"] = json.dumps({"credential": "b-guesses-a-key"}).encode()
 
 
 _PARAM = re.compile(r"\{([^}:]+)(?::[^}]+)?\}")
@@ -150,7 +170,36 @@ async def _populate(app: FastAPI, client: httpx.AsyncClient, token: str) -> dict
         "/v1/watchlist", json={"indicator": "1.1.1.1"}, headers=bearer(token)
     )
     assert watched.status_code == 201, watched.text
+    # A target named like the model too, and a scan of it written directly (running one
+    # needs the red-team pack and a target that answers: tests/scans).
+    target = await client.put(
+        f"/v1/targets/{model_name}",
+        content=_target(model_name, "A's own"),
+        headers={**bearer(token), "content-type": "application/json"},
+    )
+    assert target.status_code == 200, target.text
+    scan_id = uuid.uuid4()
+    async with app.state.database.sessionmaker() as db, db.begin():
+        db.add(
+            Scan(
+                id=scan_id,
+                org_id=uuid.UUID(org_id),
+                job_id=uuid.UUID(job.json()["id"]),
+                target_id=uuid.uuid4(),
+                target_name=model_name,
+                target_kind="openai_chat",
+                target_url="https://93.184.215.14/v1/chat/completions",
+                probe_sets=[],
+                transforms=[],
+                detector_alias="production",
+                max_requests=1,
+                concurrency=1,
+                marker="ASSAY-MK-TEST",
+                canary="ASSAY-CN-TEST",
+            )
+        )
     return {
+        "scan_id": str(scan_id),
         "entry_id": watched.json()["id"],
         "lookup_id": str(lookup_id),
         "job_id": job.json()["id"],
@@ -189,14 +238,15 @@ async def test_org_b_gets_404_on_every_route_naming_org_a_objects(
             assert not unknown, f"teach this test the ids for {route.path}: {unknown}"
             path = _PARAM.sub(lambda m: ids_a[m.group(1)], route.path)
             if route.path in OWN_NAMESPACE_PUTS and method == "PUT":
+                body_of, owner_field = OWN_NAMESPACE_PUTS[route.path]
                 mine = await client.put(
                     path,
-                    content=_provider(ids_a["name"], "B's own"),
+                    content=body_of(ids_a["name"], "B's own"),
                     headers={**bearer(token_b), "content-type": "application/json"},
                 )
                 assert mine.status_code == 200, mine.text
                 theirs = await client.get(path, headers=bearer(token_a))
-                assert theirs.json()["title"] == "A's own"
+                assert theirs.json()[owner_field] == "A's own"
                 # B's own object goes again, so the walk's other routes find nothing of B's.
                 removed = await client.delete(path, headers=bearer(token_b))
                 assert removed.status_code == 204
@@ -243,6 +293,8 @@ async def test_lists_never_show_another_organisations_objects(
                 "/v1/providers",
                 "/v1/lookups",
                 "/v1/watchlist",
+                "/v1/targets",
+                "/v1/scans",
             )
         ):
             continue

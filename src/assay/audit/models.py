@@ -115,3 +115,9 @@ class SecurityAction(StrEnum):
     PROVIDER_SAVED = "provider.saved"
     PROVIDER_DELETED = "provider.deleted"
     PROVIDER_CREDENTIAL_SET = "provider.credential_set"  # nosec B105
+    # red-team targets and scans
+    TARGET_SAVED = "target.saved"
+    TARGET_DELETED = "target.deleted"
+    TARGET_CREDENTIAL_SET = "target.credential_set"  # nosec B105
+    SCAN_STARTED = "scan.started"
+    SCAN_CANCELLED = "scan.cancelled"

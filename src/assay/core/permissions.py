@@ -37,6 +37,9 @@ class Permission(StrEnum):
     LOOKUPS_RUN = "lookups:run"
     LOOKUPS_READ = "lookups:read"
     PROVIDERS_MANAGE = "providers:manage"
+    SCANS_RUN = "scans:run"
+    SCANS_READ = "scans:read"
+    TARGETS_MANAGE = "targets:manage"
 
 
 # What each permission guards; docs/security.md shows this with the role table.
@@ -60,6 +63,9 @@ GUARDS: Final[dict[Permission, str]] = {
     Permission.LOOKUPS_RUN: "look an indicator up across the organisation's providers",
     Permission.LOOKUPS_READ: "read past lookups and the providers with their breaker state",
     Permission.PROVIDERS_MANAGE: "register, change and remove providers; set their credentials",
+    Permission.SCANS_RUN: "start and cancel red-team scans of the organisation's targets",
+    Permission.SCANS_READ: "read scans, their attempts (answers included), findings and reports",
+    Permission.TARGETS_MANAGE: "register, change and remove scan targets; set their secrets",
 }
 
 ALL_PERMISSIONS: Final[frozenset[str]] = frozenset(Permission)
@@ -69,6 +75,8 @@ _ANALYST = _VIEWER | {
     Permission.PREDICT,
     Permission.LOOKUPS_RUN,
     Permission.LOOKUPS_READ,
+    Permission.SCANS_RUN,
+    Permission.SCANS_READ,
     Permission.PREDICTIONS_READ,
     Permission.JOBS_READ,
     Permission.JOBS_WRITE,
@@ -77,6 +85,7 @@ _MAINTAINER = _ANALYST | {Permission.MODELS_WRITE, Permission.WEBHOOKS_READ}
 _ADMIN = _MAINTAINER | {
     Permission.WEBHOOKS_MANAGE,
     Permission.PROVIDERS_MANAGE,
+    Permission.TARGETS_MANAGE,
     Permission.MEMBERS_MANAGE,
     Permission.KEYS_MANAGE,
     Permission.ROLES_MANAGE,

@@ -1,0 +1,415 @@
+"""Scans: starting one as a job, reading its progress, attempts and findings, its
+reports, cancelling it, and what happens when its job ends.
+
+A scan's state and progress are its job's (the jobs package runs it, with the same
+leases, checkpoints and takeover as any job); its attempts and findings are its own.
+Answers are sealed at rest and opened only for a reader with `scans:read`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import Sequence
+from datetime import datetime
+
+from pydantic import ValidationError
+from sqlalchemy import case, func
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from assay import __version__
+from assay.audit.models import SecurityAction
+from assay.audit.service import RequestMeta, record_event
+from assay.core.crypto import DecryptionError, Keyring
+from assay.core.cursors import newest_first, page_of
+from assay.core.errors import NotFound
+from assay.core.logging import get_logger
+from assay.core.principal import OrgPrincipal
+from assay.core.tenancy import OrganisationScope, scoped
+from assay.events import service as events
+from assay.jobs.models import Job
+from assay.jobs.service import JobService
+from assay.predictions.service import PredictService
+from assay.redteam.probes import ProbeSet, builtin_probe_sets
+from assay.redteam.taxonomy import TaxonomyRef as ProbeTag
+from assay.redteam.taxonomy import owasp_2023
+from assay.registry.schemas import VersionRef
+from assay.scans.attempts import ScanContext, ScanProcessor, answer_aad
+from assay.scans.errors import DetectorsMissing, ScanNotFound
+from assay.scans.models import Scan, ScanAttempt
+from assay.scans.planning import new_token, plan, probe_index
+from assay.scans.reports.findings import findings_of
+from assay.scans.reports.model import (
+    AttemptReport,
+    DetectorResult,
+    FindingReport,
+    ScanReport,
+    TaxonomyRef,
+)
+from assay.scans.schemas import SCAN_KIND, ScanCreate, ScanJobParams
+from assay.settings import Settings
+from assay.targets.service import TargetRegistry
+
+log = get_logger("assay.scans")
+
+SCAN_COMPLETED = "scan.completed"
+events.register_event_type(
+    SCAN_COMPLETED,
+    "A red-team scan ended (succeeded, failed or cancelled): data has the scan and job ids, "
+    "the target, attempts and hits, and the findings per taxonomy entry.",
+)
+
+
+def taxonomy_ref(entry: dict[str, str]) -> TaxonomyRef:
+    """A stored tag as reports show it, with its name and its OWASP 2023 equivalent."""
+    try:
+        tag = ProbeTag.model_validate(entry)
+    except ValidationError:
+        # A tag a later release no longer knows still reads, by its id.
+        ident = str(entry.get("id", ""))
+        return TaxonomyRef(
+            str(entry.get("framework", "")),
+            str(entry.get("version", "")),
+            ident,
+            ident,
+            ident,
+            None,
+        )
+    return TaxonomyRef(tag.framework, tag.version, tag.id, tag.name, tag.label, owasp_2023(tag))
+
+
+class ScanService:
+    def __init__(
+        self,
+        settings: Settings,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        jobs: JobService,
+        targets: TargetRegistry,
+        predictions: PredictService,
+        keyring: Keyring,
+    ) -> None:
+        self.settings = settings
+        self.sessionmaker = sessionmaker
+        self.jobs = jobs
+        self.targets = targets
+        self.predictions = predictions
+        self.keyring = keyring
+        self._probe_sets: dict[str, ProbeSet] | None = None
+
+    def probe_sets(self) -> dict[str, ProbeSet]:
+        if self._probe_sets is None:
+            self._probe_sets = dict(builtin_probe_sets())
+        return self._probe_sets
+
+    # --- starting -----------------------------------------------------------------------
+
+    async def start(
+        self, db: AsyncSession, principal: OrgPrincipal, body: ScanCreate, *, meta: RequestMeta
+    ) -> tuple[Scan, Job]:
+        """Check the target, the probe sets and the detectors, then record the scan and its
+        job (sent once the transaction commits)."""
+        row = await self.targets.get(db, principal, body.target)
+        planned = plan(
+            self.probe_sets(),
+            body.probe_sets,
+            body.transforms,
+            include_plain=body.include_plain,
+            max_attempts=self.settings.redteam_max_attempts,
+        )
+        await self._check_detectors(principal, planned.detectors, body.detector_alias)
+        scan_id = uuid.uuid4()
+        job = await self.jobs.submit_kind(
+            db,
+            principal,
+            self.jobs.kinds[SCAN_KIND],
+            ScanJobParams(scan_id=str(scan_id)),
+            planned.rows,
+        )
+        counts = Counter(r["set"] for r in planned.rows)
+        scan = Scan(
+            id=scan_id,
+            org_id=principal.org_id,
+            job_id=job.id,
+            target_id=row.id,
+            target_name=row.name,
+            target_kind=row.kind,
+            target_url=row.url,
+            probe_sets=[
+                {"name": s.name, "version": s.version, "attempts": counts[s.name]}
+                for s in planned.sets
+            ],
+            transforms=list(body.transforms),
+            detector_alias=body.detector_alias,
+            max_requests=body.max_requests or len(planned.rows),
+            max_tokens=body.max_tokens,
+            concurrency=min(body.concurrency or row.concurrency, row.concurrency),
+            requests_used=0,
+            tokens_used=0,
+            marker=new_token("ASSAY-MK-"),
+            canary=new_token("ASSAY-CN-"),
+            created_by=principal.actor_id,
+        )
+        db.add(scan)
+        await db.flush()
+        record_event(
+            db,
+            meta,
+            action=SecurityAction.SCAN_STARTED,
+            actor=principal,
+            target_kind="scan",
+            target_id=scan.id,
+            details={"target": row.name, "attempts": len(planned.rows)},
+        )
+        return scan, job
+
+    async def _check_detectors(
+        self, principal: OrgPrincipal, names: Sequence[str], alias: str
+    ) -> None:
+        missing = []
+        for name in names:
+            try:
+                await self.predictions.resolve(principal, name, VersionRef.parse(alias, None))
+            except NotFound:
+                missing.append(name)
+        if missing:
+            raise DetectorsMissing(
+                f"The probes need detector models this organisation does not have under the "
+                f"alias {alias!r}: {', '.join(missing)}. Import the red-team pack: "
+                "assay models import examples/redteam --org <slug>.",
+                errors=[
+                    {"field": "detectors", "code": "missing_detector", "message": name}
+                    for name in missing
+                ],
+            )
+
+    # --- running (the job kind's side) --------------------------------------------------
+
+    async def processor(self, principal: OrgPrincipal, scan_id: uuid.UUID) -> ScanProcessor:
+        async with self.sessionmaker() as db:
+            scan = await db.scalar(scoped(principal, Scan).where(Scan.id == scan_id))
+            if scan is None:
+                raise ScanNotFound(f"No scan {scan_id}.")
+            row = await self.targets.get_by_id(db, principal, scan.target_id)
+        available = self.probe_sets()
+        sets = [available[s["name"]] for s in scan.probe_sets if s["name"] in available]
+        probes = probe_index(sets)
+        names = sorted({name for _, probe in probes.values() for name in probe.detectors})
+        ref = VersionRef.parse(scan.detector_alias, None)
+        detectors = {name: await self.predictions.load(principal, name, ref) for name in names}
+        target = self.targets.ready(row) if row is not None else None
+        per_attempt = (
+            target.timeout_seconds * (1 + target.max_retries) + 5.0 if target is not None else 1.0
+        )
+        context = ScanContext(
+            principal=principal,
+            scan_id=scan.id,
+            marker=scan.marker,
+            canary=scan.canary,
+            concurrency=scan.concurrency,
+            target=target,
+            probes=probes,
+            detectors=detectors,
+            # Within the chunk's lease, so a slow target cannot make the lease lapse.
+            deadline_seconds=min(per_attempt, self.settings.jobs_lease_seconds * 0.8),
+        )
+        return ScanProcessor(
+            context, self.sessionmaker, self.keyring, self.targets.client, self.predictions
+        )
+
+    async def ended(self, db: AsyncSession, job: Job) -> None:
+        """The scan's job ended: write its findings summary and publish scan.completed."""
+        scope = OrganisationScope(job.org_id)
+        scan = await db.scalar(scoped(scope, Scan).where(Scan.job_id == job.id))
+        if scan is None:
+            return
+        attempts = (
+            await db.scalars(scoped(scope, ScanAttempt).where(ScanAttempt.scan_id == scan.id))
+        ).all()
+        findings = findings_of(tuple(self._attempt_report(a, None) for a in attempts))
+        summary = {
+            "attempts": len(attempts),
+            "answered": sum(1 for a in attempts if a.status == "answered"),
+            "hits": sum(1 for a in attempts if a.hit),
+            "findings": [_finding_summary(f) for f in findings],
+        }
+        scan.summary = summary
+        await events.publish(
+            db,
+            org_id=job.org_id,
+            type=SCAN_COMPLETED,
+            data={
+                "scan_id": str(scan.id),
+                "job_id": str(job.id),
+                "state": str(job.state),
+                "target": scan.target_name,
+                **summary,
+            },
+        )
+
+    # --- reading ------------------------------------------------------------------------
+
+    async def get(self, db: AsyncSession, principal: OrgPrincipal, scan_id: uuid.UUID) -> Scan:
+        scan = await db.scalar(scoped(principal, Scan).where(Scan.id == scan_id))
+        if scan is None:
+            raise ScanNotFound(f"No scan {scan_id} in this organisation.")
+        return scan
+
+    async def job_of(self, db: AsyncSession, principal: OrgPrincipal, scan: Scan) -> Job:
+        return await self.jobs.get(db, principal, scan.job_id)
+
+    async def list_scans(
+        self,
+        db: AsyncSession,
+        principal: OrgPrincipal,
+        *,
+        target: str | None,
+        since: datetime | None,
+        until: datetime | None,
+        cursor: str | None,
+        limit: int,
+    ) -> tuple[list[Scan], str | None]:
+        statement = scoped(principal, Scan)
+        if target is not None:
+            statement = statement.where(Scan.target_name == target)
+        if since is not None:
+            statement = statement.where(Scan.created_at >= since)
+        if until is not None:
+            statement = statement.where(Scan.created_at < until)
+        rows = (await db.scalars(newest_first(statement, Scan, cursor, limit))).all()
+        return page_of(rows, limit)
+
+    async def progress(
+        self, db: AsyncSession, principal: OrgPrincipal, scan: Scan
+    ) -> dict[str, tuple[int, int]]:
+        """(attempts recorded, hits) per probe set."""
+        statement = (
+            scoped(principal, ScanAttempt)
+            .where(ScanAttempt.scan_id == scan.id)
+            .with_only_columns(
+                ScanAttempt.probe_set,
+                func.count(),
+                func.sum(case((ScanAttempt.hit.is_(True), 1), else_=0)),
+            )
+            .group_by(ScanAttempt.probe_set)
+        )
+        return {
+            name: (int(count), int(hits or 0))
+            for name, count, hits in (await db.execute(statement))
+        }
+
+    async def attempts(
+        self,
+        db: AsyncSession,
+        principal: OrgPrincipal,
+        scan: Scan,
+        *,
+        after: int,
+        limit: int,
+        hits_only: bool,
+    ) -> tuple[list[ScanAttempt], int | None]:
+        statement = (
+            scoped(principal, ScanAttempt)
+            .where(ScanAttempt.scan_id == scan.id, ScanAttempt.number > after)
+            .order_by(ScanAttempt.number)
+            .limit(limit + 1)
+        )
+        if hits_only:
+            statement = statement.where(ScanAttempt.hit.is_(True))
+        rows = list((await db.scalars(statement)).all())
+        if len(rows) > limit:
+            rows = rows[:limit]
+            return rows, rows[-1].number
+        return rows, None
+
+    def answer_of(self, attempt: ScanAttempt) -> str | None:
+        if attempt.answer_encrypted is None:
+            return None
+        try:
+            return self.keyring.decrypt(
+                attempt.answer_encrypted,
+                answer_aad(attempt.org_id, attempt.scan_id, attempt.number),
+            ).decode()
+        except DecryptionError:
+            log.warning("scan_answer_unreadable", scan=str(attempt.scan_id), number=attempt.number)
+            return None
+
+    def _attempt_report(self, attempt: ScanAttempt, answer: str | None) -> AttemptReport:
+        return AttemptReport(
+            index=attempt.number,
+            probe_set=attempt.probe_set,
+            probe_set_version=attempt.probe_set_version,
+            probe_id=attempt.probe_id,
+            goal=attempt.goal,
+            taxonomy=tuple(taxonomy_ref(entry) for entry in attempt.taxonomy),
+            transforms=tuple(attempt.transforms),
+            prompt=attempt.prompt,
+            answer=answer,
+            status=attempt.status,  # type: ignore[arg-type]  # written from the literal set
+            error=attempt.error,
+            latency_ms=attempt.latency_ms,
+            detectors=tuple(
+                DetectorResult(str(d["detector"]), float(d["score"]), str(d["rationale"]))
+                for d in attempt.detectors
+            ),
+            hit=attempt.hit,
+            severity=attempt.severity,  # type: ignore[arg-type]  # from the probe's literal
+            created_at=attempt.created_at,
+        )
+
+    async def report(self, db: AsyncSession, principal: OrgPrincipal, scan: Scan) -> ScanReport:
+        """The whole scan with its answers opened (a read of sensitive data)."""
+        job = await self.job_of(db, principal, scan)
+        rows = (
+            await db.scalars(
+                scoped(principal, ScanAttempt)
+                .where(ScanAttempt.scan_id == scan.id)
+                .order_by(ScanAttempt.number)
+            )
+        ).all()
+        attempts = tuple(self._attempt_report(a, self.answer_of(a)) for a in rows)
+        return ScanReport(
+            scan_id=str(scan.id),
+            target_name=scan.target_name,
+            target_kind=scan.target_kind,
+            target_url=scan.target_url,
+            state=str(job.state),
+            created_at=scan.created_at,
+            finished_at=job.finished_at,
+            probe_sets=tuple((str(s["name"]), int(s["version"])) for s in scan.probe_sets),
+            transforms=tuple(scan.transforms),
+            attempts=attempts,
+            findings=findings_of(attempts),
+            requests_used=scan.requests_used,
+            tokens_used=scan.tokens_used,
+            assay_version=__version__,
+        )
+
+    async def findings(
+        self, db: AsyncSession, principal: OrgPrincipal, scan: Scan
+    ) -> tuple[FindingReport, ...]:
+        return (await self.report(db, principal, scan)).findings
+
+    async def cancel(
+        self, db: AsyncSession, principal: OrgPrincipal, scan: Scan, *, meta: RequestMeta
+    ) -> Job:
+        job = await self.jobs.cancel(db, principal, scan.job_id)
+        record_event(
+            db,
+            meta,
+            action=SecurityAction.SCAN_CANCELLED,
+            actor=principal,
+            target_kind="scan",
+            target_id=scan.id,
+        )
+        return job
+
+
+def _finding_summary(finding: FindingReport) -> dict[str, object]:
+    return {
+        "taxonomy": finding.taxonomy.label,
+        "name": finding.taxonomy.name,
+        "attempts": finding.attempts,
+        "hits": finding.hits,
+        "success_rate": finding.success_rate,
+        "severity": finding.severity,
+    }

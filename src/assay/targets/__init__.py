@@ -1,0 +1,1 @@
+"""AI endpoints an organisation registers to scan: how to reach them and how hard to push."""
