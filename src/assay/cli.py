@@ -36,10 +36,14 @@ from assay.jobs.cli import jobs_app
 from assay.jobs.queue import broker_problems
 from assay.mock_providers.background import BackgroundMock, serve_in_background
 from assay.mock_providers.cli import mock_providers
+from assay.mock_target.background import BackgroundTarget
+from assay.mock_target.background import serve_in_background as serve_mock_target
 from assay.mock_target.cli import mock_target
 from assay.orgs.cli import create_admin, org_app
 from assay.providers.cli import providers_app
+from assay.redteam.cli import redteam_app
 from assay.registry.cli import keys_app, models_app
+from assay.scans.cli import scans_app
 from assay.server import ServerStartError, run_factory
 from assay.settings import Environment, Settings, load_settings
 from assay.worker import run_worker
@@ -72,6 +76,8 @@ app.add_typer(models_app, name="models")
 app.add_typer(keys_app, name="keys")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(providers_app, name="providers")
+app.add_typer(scans_app, name="scans")
+app.add_typer(redteam_app, name="redteam")
 app.command()(backup)
 app.command()(restore)
 app.command("demo")(demo)
@@ -172,15 +178,34 @@ def serve(
         raise _fail("Refusing to start:", problems)
     if with_demo and settings.is_production:
         raise _fail("Refusing to start:", ["--demo is for development machines."])
+    # `--demo`: the mock AI target first, so the demo's targets can name its port.
+    target_mock = _demo_target() if with_demo else None
+    try:
+        _serve_checked(settings, host, port, workers, reload, target_mock)
+    finally:
+        if target_mock is not None:
+            target_mock.stop()
+
+
+def _serve_checked(
+    settings: Settings,
+    host: str | None,
+    port: int | None,
+    workers: int | None,
+    reload: bool,
+    target_mock: BackgroundTarget | None,
+) -> None:
+    with_demo = target_mock is not None
     # Every dependency is checked here, before uvicorn starts, so that a failure is one
     # line naming it rather than a worker's stack trace.
     with reported_failures("Refusing to start:", settings):
         settings = with_generated_secrets(settings)
         asyncio.run(_with_database(settings, "prepare"))
         asyncio.run(check_cache(settings))
-        if with_demo:
+        if target_mock is not None:
             pack = prepare_pack(DEMO_PACK, settings)
-            print_demo(asyncio.run(create_demo(settings, pack)), settings)
+            created = create_demo(settings, pack, mock_target_url=target_mock.base_url)
+            print_demo(asyncio.run(created), settings)
     # The application is built again inside uvicorn (in each worker) from the
     # environment: the command line's choices must reach it there too, or it would
     # think it listens on the default port (links in mails, the token audience).
@@ -197,6 +222,28 @@ def serve(
             mock.stop()
 
 
+def _allow_loopback() -> None:
+    """The demo's mocks live on loopback, which outbound requests may reach only when
+    allowed: add 127.0.0.1/32 to what the environment allows."""
+    allowed = os.environ.get("ASSAY_OUTBOUND_ALLOWED_NETWORKS", "").strip()
+    networks = json.loads(allowed) if allowed.startswith("[") else allowed.split(",")
+    networks = [n.strip() for n in networks if n.strip()]
+    if "127.0.0.1/32" not in networks:
+        networks.append("127.0.0.1/32")
+    os.environ["ASSAY_OUTBOUND_ALLOWED_NETWORKS"] = json.dumps(networks)
+
+
+def _demo_target() -> BackgroundTarget:
+    """`--demo`: the FAKE vulnerable and refusing AI models on a loopback port."""
+    try:
+        target = serve_mock_target()
+    except RuntimeError as exc:
+        raise _fail("Refusing to start:", [str(exc)]) from None
+    _allow_loopback()
+    typer.echo(f"Mock AI target (FAKE models) for the demo on {target.base_url}")
+    return target
+
+
 def _demo_providers() -> BackgroundMock | None:
     """`--demo`: the offline mock providers on a loopback port, and the server's built-in
     providers pointed at them (unless ASSAY_PROVIDER_BASE_URLS already says where)."""
@@ -207,11 +254,7 @@ def _demo_providers() -> BackgroundMock | None:
     except RuntimeError as exc:
         raise _fail("Refusing to start:", [str(exc)]) from None
     os.environ["ASSAY_PROVIDER_BASE_URLS"] = json.dumps(mock.base_urls)
-    # The mock lives on loopback, which outbound requests may reach only when allowed.
-    allowed = os.environ.get("ASSAY_OUTBOUND_ALLOWED_NETWORKS", "").strip()
-    networks = json.loads(allowed) if allowed.startswith("[") else allowed.split(",")
-    networks = [n.strip() for n in networks if n.strip()] + ["127.0.0.1/32"]
-    os.environ["ASSAY_OUTBOUND_ALLOWED_NETWORKS"] = json.dumps(networks)
+    _allow_loopback()
     typer.echo(f"Mock providers (FAKE data) for the demo on {mock.base_urls['virustotal']}")
     return mock
 

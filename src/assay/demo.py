@@ -41,6 +41,9 @@ from assay.orgs.models import Organisation
 from assay.providers.service import BUILTIN_NAMES, ProviderRegistry, builtin_definition
 from assay.registry.service import ModelRegistry
 from assay.settings import Settings, load_settings
+from assay.targets.client import TargetClient
+from assay.targets.schemas import TargetSave
+from assay.targets.service import TargetRegistry
 
 DEMO_ORG = "demo"
 DEMO_EMAIL = "admin@demo.assay.local"
@@ -68,6 +71,9 @@ THREAT_PACK = find_default_pack(("examples", "threat_intel"))
 # What the demo organisation's providers send: `assay serve --demo` points them at the
 # mock providers, which take any key but their documented rejected one.
 DEMO_PROVIDER_KEY = "demo-key-for-the-mock-providers"
+# The red-team pack (detectors as rules models, probe sets) and the mock target's key.
+REDTEAM_PACK = find_default_pack(("examples", "redteam"))
+DEMO_TARGET_KEY = "demo-key-for-the-mock-target"
 
 
 @dataclass(frozen=True)
@@ -143,7 +149,9 @@ def _password() -> str:
     return "".join(secrets.choice(alphabet) for _ in range(24))
 
 
-async def create_demo(settings: Settings, pack: Path) -> DemoCredentials:
+async def create_demo(
+    settings: Settings, pack: Path, *, mock_target_url: str | None = None
+) -> DemoCredentials:
     database = Database(settings)
     cache = create_cache(settings)
     identity = IdentityContext.build(settings, database, cache)
@@ -183,6 +191,7 @@ async def create_demo(settings: Settings, pack: Path) -> DemoCredentials:
                 )
                 raise DemoUnavailable(msg) from None
             await _threat_intel(db, settings, identity, org.id)
+            await _red_team(db, settings, identity, org.id, mock_target_url)
             # Keys are made by a user, with no more than that user's permissions: the
             # demo administrator (an owner of the demo organisation) makes this one.
             administrator = OrgPrincipal(
@@ -205,6 +214,8 @@ async def create_demo(settings: Settings, pack: Path) -> DemoCredentials:
                     Permission.JOBS_WRITE,
                     Permission.LOOKUPS_RUN,
                     Permission.LOOKUPS_READ,
+                    Permission.SCANS_RUN,
+                    Permission.SCANS_READ,
                 ],
                 expires_at=None,
                 allowed_cidrs=[],
@@ -239,6 +250,39 @@ async def _threat_intel(
         await providers.set_credential(db, principal, name, DEMO_PROVIDER_KEY, meta=CLI)
 
 
+async def _red_team(
+    db: AsyncSession,
+    settings: Settings,
+    identity: IdentityContext,
+    org_id: uuid.UUID,
+    mock_target_url: str | None,
+) -> None:
+    """The red-team pack's detectors and, with the mock target running (`serve --demo`),
+    its vulnerable and refusing models as the targets demo-vulnerable and demo-refusing
+    (their URL follows the mock's port at every start)."""
+    principal = platform_in(org_id)
+    registry = ModelRegistry.build(settings, identity.database.sessionmaker)
+    try:
+        await registry.import_pack(db, CLI, principal, REDTEAM_PACK)
+    except AssayError as exc:
+        msg = f"the red-team pack does not register: {exc.detail}"
+        raise DemoUnavailable(msg) from None
+    if mock_target_url is None:
+        return
+    targets = TargetRegistry(identity.keyring, TargetClient.for_registration(settings))
+    for mode in ("vulnerable", "refusing"):
+        body = TargetSave(
+            kind="openai_chat",
+            url=f"{mock_target_url}/{mode}/v1/chat/completions",
+            description=f"The FAKE {mode} model of `assay mock-target`, for the demo.",
+            model="mock-chat-1",
+            system_prompt="You are the support assistant of the Demo organisation.",
+            requests_per_minute=600,
+        )
+        await targets.save(db, principal, f"demo-{mode}", body, meta=CLI)
+        await targets.set_credential(db, principal, f"demo-{mode}", DEMO_TARGET_KEY, meta=CLI)
+
+
 def print_demo(credentials: DemoCredentials, settings: Settings) -> None:
     base = f"http://{settings.host}:{settings.port}"
     typer.echo("\nDemo ready.")
@@ -262,6 +306,12 @@ def print_demo(credentials: DemoCredentials, settings: Settings) -> None:
         f"curl -s {base}/v1/lookups \\\n"
         f"  -H 'x-api-key: {credentials.api_key}' -H 'content-type: application/json' \\\n"
         """  -d '{"indicator": "185.220.101[.]34"}'\n"""
+    )
+    typer.echo("Scan the FAKE vulnerable AI model for prompt injection and leaks:\n")
+    typer.echo(
+        f"curl -s {base}/v1/scans \\\n"
+        f"  -H 'x-api-key: {credentials.api_key}' -H 'content-type: application/json' \\\n"
+        """  -d '{"target": "demo-vulnerable", "transforms": ["base64"]}'\n"""
     )
 
 

@@ -31,7 +31,7 @@ def _fake_secret(label: str) -> bytes:
 
 OPENAI_STYLE_KEY = "sk-mock-" + _fake_secret("openai").hex()[:32]
 AWS_STYLE_KEY_ID = "AKIA" + base64.b32encode(_fake_secret("aws")).decode()[:16]
-PASSWORD_LINE = "password: hunter2-mock"  # noqa: S105  # pragma: allowlist secret
+PASSWORD_LINE = "password: hunter2-mock"  # noqa: S105  # nosec B105  # pragma: allowlist secret
 
 REFUSALS = (
     "I'm sorry, but I can't help with that request.",
