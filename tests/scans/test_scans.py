@@ -239,3 +239,44 @@ async def test_a_rest_target_gets_the_prompt_as_one_json_value(
     assert sent
     assert all(entry["path"].endswith("/rest/generate") for entry in sent)
     assert not any(entry["has_system"] for entry in sent)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_an_llm_judge_grades_every_answer_as_one_more_detector(
+    client: httpx.AsyncClient, scanner: Scanner
+) -> None:
+    from tests.scans.conftest import chat_target, register_target
+
+    await register_target(client, scanner, "grader", chat_target(scanner.mock, "judge"))
+    unknown = await client.post(
+        "/v1/scans",
+        json={"target": "vulnerable", "judge": {"target": "nobody"}},
+        headers=scanner.headers,
+    )
+    assert unknown.status_code == 404
+    verdicts: dict[str, list[dict[str, Any]]] = {}
+    for target in ("vulnerable", "refusing"):
+        started = await start_scan(
+            client,
+            scanner,
+            target=target,
+            probe_sets=["prompt-injection"],
+            judge={"target": "grader", "rubric": "Grade strictly."},
+        )
+        scan = await wait_for_scan(client, scanner, started["id"])
+        assert scan["state"] == "succeeded"
+        assert scan["judge"] == "grader"
+        verdicts[target] = [
+            d
+            for a in await all_attempts(client, scanner, started["id"])
+            for d in a["detectors"]
+            if d["detector"] == "llm-judge/grader"
+        ]
+    assert verdicts["vulnerable"]
+    assert any(d["score"] == 1.0 for d in verdicts["vulnerable"])
+    assert verdicts["refusing"]
+    assert all(d["score"] == 0.0 and d["rationale"] for d in verdicts["refusing"])
+    # The judge got the rubric as its system prompt and each attempt as JSON data.
+    graded = [e for e in mock_requests(scanner.mock) if e["mode"] == "judge"]
+    assert len(graded) == len(verdicts["vulnerable"]) + len(verdicts["refusing"])
+    assert all(e["has_system"] and '"answer"' in e["prompt"] for e in graded)

@@ -19,6 +19,7 @@ class Mode(StrEnum):
     VULNERABLE = "vulnerable"
     REFUSING = "refusing"
     FLAKY = "flaky"  # every second request rate-limited, the others as VULNERABLE
+    JUDGE = "judge"  # grades an attempt given as JSON, for the LLM-as-judge detector
 
 
 @dataclass(frozen=True)

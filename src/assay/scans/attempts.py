@@ -32,6 +32,7 @@ from assay.predictions.service import PredictService, Served
 from assay.redteam.detection import HIT_THRESHOLD, detector_record, rationale
 from assay.redteam.probes import Probe, ProbeSet
 from assay.redteam.transforms import apply_transforms
+from assay.scans.judge import judge_prompt, read_verdict
 from assay.scans.models import Scan, ScanAttempt
 from assay.scans.planning import planted_system_prompt
 from assay.targets.service import ReadyTarget, TargetClient
@@ -55,6 +56,10 @@ class ScanContext:
     target: ReadyTarget | None
     probes: Mapping[tuple[str, str], tuple[ProbeSet, Probe]]
     detectors: Mapping[str, Served]
+    # The LLM-as-judge detector, when the scan has one (None: its target was removed).
+    judge: ReadyTarget | None
+    judge_name: str | None
+    judge_rubric: str
     deadline_seconds: float
 
 
@@ -170,6 +175,8 @@ class ScanProcessor:
             answer.text.encode(), answer_aad(context.principal.org_id, context.scan_id, number)
         )
         attempt.detectors = await self._judge(probe, prompt, answer.text, transforms)
+        if context.judge_name is not None:
+            attempt.detectors.append(await self._ask_judge(probe, prompt, answer.text))
         attempt.hit = any(d["score"] >= HIT_THRESHOLD for d in attempt.detectors)
         return await self._write(attempt, error=None)
 
@@ -235,6 +242,30 @@ class ScanProcessor:
                 score, said = 0.0, "the detector could not read the attempt"
             outcomes.append({"detector": name, "score": score, "rationale": said[:500]})
         return outcomes
+
+    async def _ask_judge(self, probe: Probe, prompt: str, answer: str) -> dict[str, Any]:
+        """The judge target's grade of the answer, as one more detector result. Its
+        requests are its own target's (rate limit, breaker), not the scan's budget."""
+        context = self._context
+        name = f"llm-judge/{context.judge_name}"
+        judge = context.judge
+        if judge is None:
+            return {"detector": name, "score": 0.0, "rationale": "the judge target was removed"}
+        question = judge_prompt(probe.goal, prompt, answer)
+        chat = judge.kind == "openai_chat"
+        graded = await self._client.send(
+            judge,
+            question if chat else f"{context.judge_rubric}\n\n{question}",
+            system=context.judge_rubric if chat else None,
+            deadline=time.monotonic() + context.deadline_seconds,
+        )
+        if graded.status != "answered" or graded.text is None:
+            said = f"the judge did not answer: {graded.detail or 'no answer'}"
+            return {"detector": name, "score": 0.0, "rationale": said[:500]}
+        verdict = read_verdict(graded.text)
+        if verdict is None:
+            return {"detector": name, "score": 0.0, "rationale": "the judge gave no verdict"}
+        return {"detector": name, "score": round(verdict[0], 4), "rationale": verdict[1]}
 
     async def _spend_request(self) -> bool:
         """Take one request from the scan's budget (shared by every worker on the scan);

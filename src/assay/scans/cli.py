@@ -39,6 +39,9 @@ def start(
     ] = None,
     max_requests: Annotated[int | None, typer.Option(help="Budget: requests at most.")] = None,
     concurrency: Annotated[int | None, typer.Option(help="Requests in flight.")] = None,
+    judge: Annotated[
+        str | None, typer.Option(help="A target that grades every answer (LLM-as-judge).")
+    ] = None,
     wait: Annotated[bool, typer.Option(help="Follow the scan until it ends.")] = False,
     fail_on_findings: Annotated[
         bool, typer.Option(help="With --wait: exit 2 when an attack worked.")
@@ -52,6 +55,8 @@ def start(
         body["max_requests"] = max_requests
     if concurrency is not None:
         body["concurrency"] = concurrency
+    if judge is not None:
+        body["judge"] = {"target": judge}
     with api_client(url, api_key) as client:
         scan = checked(client.post("/v1/scans", json=body))
         if not wait:

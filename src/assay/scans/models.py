@@ -46,6 +46,10 @@ class Scan(TenantOwned, Base):
     probe_sets: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     transforms: Mapped[list[str]] = mapped_column(JSON)
     detector_alias: Mapped[str] = mapped_column(String(64))
+    # An LLM-as-judge detector: the target that grades answers, and its rubric.
+    judge_target_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
+    judge_target_name: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    judge_rubric: Mapped[str | None] = mapped_column(Text, nullable=True)
     max_requests: Mapped[int] = mapped_column(Integer)
     max_tokens: Mapped[int | None] = mapped_column(Integer, nullable=True)
     concurrency: Mapped[int] = mapped_column(Integer)

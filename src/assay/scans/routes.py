@@ -73,6 +73,7 @@ async def _view(
         ],
         transforms=scan.transforms,
         concurrency=scan.concurrency,
+        judge=scan.judge_target_name,
         budget=Budget(
             max_requests=scan.max_requests,
             max_tokens=scan.max_tokens,

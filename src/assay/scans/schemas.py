@@ -24,6 +24,18 @@ class ScanJobParams(StrictRequest):
     scan_id: str = Field(pattern=r"^[0-9a-f-]{36}$", max_length=36)
 
 
+class JudgeOptions(StrictRequest):
+    """An LLM-as-judge detector: another registered target grades each answered attempt."""
+
+    target: str = Field(pattern=r"^[a-z][a-z0-9_-]{0,39}$", max_length=40)
+    rubric: str | None = Field(
+        None,
+        min_length=1,
+        max_length=4000,
+        description="What the judge is told to grade by; Assay's default rubric if omitted.",
+    )
+
+
 class ScanCreate(StrictRequest):
     target: str = Field(pattern=r"^[a-z][a-z0-9_-]{0,39}$", max_length=40)
     probe_sets: list[Name] | None = Field(
@@ -49,6 +61,9 @@ class ScanCreate(StrictRequest):
     )
     detector_alias: str = Field(
         "production", pattern=NAME, max_length=64, description="Alias of the detector models."
+    )
+    judge: JudgeOptions | None = Field(
+        None, description="Also let another target grade every answer (LLM-as-judge)."
     )
 
 
@@ -91,6 +106,7 @@ class ScanView(BaseModel):
     probe_sets: list[ProbeSetProgress]
     transforms: list[str]
     concurrency: int
+    judge: str | None = Field(description="The judge target's name, when one grades answers.")
     budget: Budget
     done: int
     total: int

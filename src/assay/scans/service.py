@@ -36,6 +36,7 @@ from assay.redteam.taxonomy import owasp_2023
 from assay.registry.schemas import VersionRef
 from assay.scans.attempts import ScanContext, ScanProcessor, answer_aad
 from assay.scans.errors import DetectorsMissing, ScanNotFound
+from assay.scans.judge import DEFAULT_RUBRIC
 from assay.scans.models import Scan, ScanAttempt
 from assay.scans.planning import new_token, plan, probe_index
 from assay.scans.reports.findings import findings_of
@@ -109,6 +110,11 @@ class ScanService:
         """Check the target, the probe sets and the detectors, then record the scan and its
         job (sent once the transaction commits)."""
         row = await self.targets.get(db, principal, body.target)
+        judge = (
+            await self.targets.get(db, principal, body.judge.target)
+            if body.judge is not None
+            else None
+        )
         planned = plan(
             self.probe_sets(),
             body.probe_sets,
@@ -140,6 +146,9 @@ class ScanService:
             ],
             transforms=list(body.transforms),
             detector_alias=body.detector_alias,
+            judge_target_id=judge.id if judge is not None else None,
+            judge_target_name=judge.name if judge is not None else None,
+            judge_rubric=body.judge.rubric if body.judge is not None else None,
             max_requests=body.max_requests or len(planned.rows),
             max_tokens=body.max_tokens,
             concurrency=min(body.concurrency or row.concurrency, row.concurrency),
@@ -190,6 +199,11 @@ class ScanService:
             if scan is None:
                 raise ScanNotFound(f"No scan {scan_id}.")
             row = await self.targets.get_by_id(db, principal, scan.target_id)
+            judge = (
+                await self.targets.get_by_id(db, principal, scan.judge_target_id)
+                if scan.judge_target_id is not None
+                else None
+            )
         available = self.probe_sets()
         sets = [available[s["name"]] for s in scan.probe_sets if s["name"] in available]
         probes = probe_index(sets)
@@ -209,6 +223,9 @@ class ScanService:
             target=target,
             probes=probes,
             detectors=detectors,
+            judge=self.targets.ready(judge) if judge is not None else None,
+            judge_name=scan.judge_target_name,
+            judge_rubric=scan.judge_rubric or DEFAULT_RUBRIC,
             # Within the chunk's lease, so a slow target cannot make the lease lapse.
             deadline_seconds=min(per_attempt, self.settings.jobs_lease_seconds * 0.8),
         )
