@@ -74,6 +74,7 @@ from assay.registry.routes import keys_router as publisher_keys_router
 from assay.registry.routes import router as models_router
 from assay.registry.service import ModelRegistry
 from assay.scans.kind import ScanKind
+from assay.scans.planning import probe_set_problems
 from assay.scans.routes import router as scans_router
 from assay.scans.service import ScanService
 from assay.settings import Settings, load_settings
@@ -274,6 +275,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # In any environment: a setting that needs an extra which is not installed.
     problems.extend(integration_problems(settings))
     problems.extend(broker_problems(settings))
+    problems.extend(probe_set_problems(settings.redteam_probe_directories))
     if problems:
         raise ConfigurationError(problems)
     settings = with_generated_secrets(settings)

@@ -44,6 +44,7 @@ from assay.providers.cli import providers_app
 from assay.redteam.cli import redteam_app
 from assay.registry.cli import keys_app, models_app
 from assay.scans.cli import scans_app
+from assay.scans.planning import probe_set_problems
 from assay.server import ServerStartError, run_factory
 from assay.settings import Environment, Settings, load_settings
 from assay.worker import run_worker
@@ -168,6 +169,7 @@ def serve(
     settings = _settings(host=host, port=port, workers=workers)
     # In any environment: a setting that needs an extra which is not installed.
     problems = integration_problems(settings) + broker_problems(settings)
+    problems += probe_set_problems(settings.redteam_probe_directories)
     if settings.is_production:
         problems = production_problems(settings) + problems
         if reload:

@@ -699,6 +699,12 @@ class Settings(BaseSettings):
         le=100_000,
         description="Most attempts one scan may plan (probes x transform variants).",
     )
+    redteam_probe_directories: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Directories of your own assay-probes/v1 files (*.yaml), offered to scans "
+        "next to the shipped probe sets; a set name used twice is refused at start. JSON list "
+        "or comma-separated.",
+    )
     redteam_max_answer_bytes: int = Field(
         1_048_576,
         ge=1024,
@@ -762,7 +768,7 @@ class Settings(BaseSettings):
             raise ValueError(msg)
         return self
 
-    @field_validator("outbound_allowed_networks", mode="before")
+    @field_validator("outbound_allowed_networks", "redteam_probe_directories", mode="before")
     @classmethod
     def _split_outbound_networks(cls, value: object) -> object:
         if isinstance(value, str):

@@ -11,13 +11,39 @@ import secrets
 import string
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from assay.redteam.probes import Probe, ProbeSet
+from assay.redteam.probes import Probe, ProbeSet, ProbeSetError, builtin_probe_sets, load_probe_sets
 from assay.redteam.transforms import KNOWN_TRANSFORMS
 from assay.scans.errors import InvalidScan
 
 _TOKEN_ALPHABET = string.ascii_uppercase + string.digits
+
+
+def available_probe_sets(directories: Sequence[str]) -> dict[str, ProbeSet]:
+    """The shipped probe sets and the operator's own (`redteam_probe_directories`), by
+    name. Raises ProbeSetError for a file that is not a probe set, or a name defined
+    twice (an operator's set never silently replaces a shipped one)."""
+    sets = dict(builtin_probe_sets())
+    for directory in directories:
+        path = Path(directory)
+        if not path.is_dir():
+            raise ProbeSetError(f"{directory}: not a directory of probe sets")
+        for name, probe_set in load_probe_sets(path).items():
+            if name in sets:
+                raise ProbeSetError(f"{directory}: the probe set {name!r} is defined already")
+            sets[name] = probe_set
+    return dict(sorted(sets.items()))
+
+
+def probe_set_problems(directories: Sequence[str]) -> list[str]:
+    """What keeps the configured probe sets from loading (for the start-up checks)."""
+    try:
+        available_probe_sets(directories)
+    except ProbeSetError as exc:
+        return [f"ASSAY_REDTEAM_PROBE_DIRECTORIES: {exc}"]
+    return []
 
 
 def new_token(prefix: str) -> str:

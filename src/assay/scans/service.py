@@ -30,7 +30,7 @@ from assay.events import service as events
 from assay.jobs.models import Job
 from assay.jobs.service import JobService
 from assay.predictions.service import PredictService
-from assay.redteam.probes import ProbeSet, builtin_probe_sets
+from assay.redteam.probes import ProbeSet
 from assay.redteam.taxonomy import TaxonomyRef as ProbeTag
 from assay.redteam.taxonomy import owasp_2023
 from assay.registry.schemas import VersionRef
@@ -38,7 +38,7 @@ from assay.scans.attempts import ScanContext, ScanProcessor, answer_aad
 from assay.scans.errors import DetectorsMissing, ScanNotFound
 from assay.scans.judge import DEFAULT_RUBRIC
 from assay.scans.models import Scan, ScanAttempt
-from assay.scans.planning import new_token, plan, probe_index
+from assay.scans.planning import available_probe_sets, new_token, plan, probe_index
 from assay.scans.reports.findings import findings_of
 from assay.scans.reports.model import (
     AttemptReport,
@@ -99,7 +99,7 @@ class ScanService:
 
     def probe_sets(self) -> dict[str, ProbeSet]:
         if self._probe_sets is None:
-            self._probe_sets = dict(builtin_probe_sets())
+            self._probe_sets = available_probe_sets(self.settings.redteam_probe_directories)
         return self._probe_sets
 
     # --- starting -----------------------------------------------------------------------
