@@ -243,6 +243,7 @@ async def test_lists_never_show_another_organisations_objects(
                 "/v1/providers",
                 "/v1/lookups",
                 "/v1/watchlist",
+                "/v1/audit",
             )
         ):
             continue

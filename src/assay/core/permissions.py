@@ -37,6 +37,7 @@ class Permission(StrEnum):
     LOOKUPS_RUN = "lookups:run"
     LOOKUPS_READ = "lookups:read"
     PROVIDERS_MANAGE = "providers:manage"
+    AUDIT_READ = "audit:read"
 
 
 # What each permission guards; docs/security.md shows this with the role table.
@@ -60,6 +61,7 @@ GUARDS: Final[dict[Permission, str]] = {
     Permission.LOOKUPS_RUN: "look an indicator up across the organisation's providers",
     Permission.LOOKUPS_READ: "read past lookups and the providers with their breaker state",
     Permission.PROVIDERS_MANAGE: "register, change and remove providers; set their credentials",
+    Permission.AUDIT_READ: "read, verify and export the organisation's audit trail",
 }
 
 ALL_PERMISSIONS: Final[frozenset[str]] = frozenset(Permission)
@@ -82,6 +84,7 @@ _ADMIN = _MAINTAINER | {
     Permission.ROLES_MANAGE,
     Permission.SESSIONS_MANAGE,
     Permission.SYSTEM_READ,
+    Permission.AUDIT_READ,
 }
 
 BUILTIN_ROLES: Final[dict[str, frozenset[str]]] = {
