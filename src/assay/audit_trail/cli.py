@@ -47,10 +47,10 @@ async def _chain_org(db: AsyncSession, org: str | None, platform: bool) -> uuid.
         return None
     if org is None:  # checked before connecting; kept for the type checker
         _fail("name --org SLUG or --platform")
-    organisation = await find_organisation(db, org)
+    org_id = (await find_organisation(db, org)).id
     # The chain is read in sessions of the sealer's own; this one holds no snapshot.
     await db.rollback()
-    return organisation.id
+    return org_id
 
 
 def _print(report: Report) -> None:
