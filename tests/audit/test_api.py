@@ -98,15 +98,25 @@ async def test_events_are_filtered_paged_and_their_reading_recorded(
         "/v1/audit/events", params={"outcome": "failure"}, headers=bearer(token)
     )
     assert failures.json()["items"] == []
+    for params, count in (
+        ({"actor": "nobody", "action": "org.updated"}, 0),
+        ({"action": "org.updated", "target_kind": "organisation", "target_id": str(org_id)}, 5),
+        ({"action": "org.updated", "since": "2999-01-01T00:00:00Z"}, 0),
+        ({"action": "org.updated", "until": "2999-01-01T00:00:00+00:00"}, 5),
+        ({"action": "org.updated", "until": "2000-01-01T00:00:00Z"}, 0),
+    ):
+        found = await client.get("/v1/audit/events", params=params, headers=bearer(token))
+        assert found.status_code == 200, found.text
+        assert len(found.json()["items"]) == count, params
     reads = await events(app, "audit.read", org_id=org_id)
-    assert len(reads) == 4
+    assert len(reads) == 9
     assert reads[0].details["filter"] == {"action": "org.updated"}
     # The reads themselves are listed, and sealed like any other event.
     await app.state.audit_trail.chain_pending()
     listed = await client.get(
         "/v1/audit/events", params={"action": "audit.read"}, headers=bearer(token)
     )
-    assert len(listed.json()["items"]) == 4
+    assert len(listed.json()["items"]) == 9
     assert all(item["seq"] and item["hash"] for item in listed.json()["items"])
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 
 from fastapi import FastAPI
 from sqlalchemy import delete, update
@@ -176,3 +177,24 @@ async def test_checkpoints_are_signed_every_n_events(
     assert report.ok, report.problem
     assert report.checkpoints >= 1
     assert report.last_checkpoint_seq == report.head_seq
+
+
+async def test_an_overdue_chain_gets_a_checkpoint_at_its_head(
+    app: FastAPI, make_member: MakeMember, sealer: Sealer
+) -> None:
+    org_id = await _sealed_org(app, make_member, sealer, 2)
+    await write_events(app, org_id, 3)
+    await sealer.chain_pending()
+    head_seq = len(await chain_rows(app, org_id))
+    assert await sealer.checkpoint_overdue() == 0  # the last one is recent
+    # The last checkpoint was signed long ago (the head row says so; no clock is waited on).
+    await _change(
+        app,
+        update(ChainHead)
+        .where(ChainHead.chain == str(org_id))
+        .values(checkpoint_at=datetime(2000, 1, 1, tzinfo=UTC)),
+    )
+    assert await sealer.checkpoint_overdue() == 1
+    report = await _verify(app, sealer, org_id)
+    assert report.ok, report.problem
+    assert report.last_checkpoint_seq == head_seq

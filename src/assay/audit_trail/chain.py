@@ -46,9 +46,11 @@ ProblemKind = Literal["edited", "deleted", "inserted", "reordered", "truncated",
 
 def canonical_json(value: Mapping[str, Any]) -> bytes:
     """The one byte form hashed and signed: sorted keys, no whitespace, UTF-8."""
-    return json.dumps(
-        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    ).encode("utf-8")
+    # NaN and infinities are written as Python writes them (the JSON column took them so):
+    # refusing them here would stop the chain at such an event for good.
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(
+        "utf-8"
+    )
 
 
 def timestamp(value: datetime) -> str:
