@@ -260,3 +260,9 @@ class AuditChainer:
                 await asyncio.wait_for(
                     self._stopping.wait(), self._settings.audit_chain_interval_seconds
                 )
+        # One last pass on the way out, so events of the process's last requests are not
+        # left for the next process to seal.
+        try:
+            await self._sealer.chain_pending()
+        except Exception:
+            log.exception("audit_chainer_failed")
