@@ -37,6 +37,7 @@ from assay.jobs.cli import jobs_app
 from assay.jobs.queue import broker_problems
 from assay.mock_providers.background import BackgroundMock, serve_in_background
 from assay.mock_providers.cli import mock_providers
+from assay.mock_target.cli import mock_target
 from assay.orgs.cli import create_admin, org_app
 from assay.providers.cli import providers_app
 from assay.registry.cli import keys_app, models_app
@@ -77,6 +78,7 @@ app.command()(backup)
 app.command()(restore)
 app.command("demo")(demo)
 app.command("mock-providers")(mock_providers)
+app.command("mock-target")(mock_target)
 app.add_typer(dev_app, name="dev")
 
 

@@ -2,9 +2,9 @@
 
 Existing events are left unsealed (seq NULL); the chainer seals them on its first run.
 
-Revision ID: 20261207_1700
+Revision ID: 20261207_1830
 Revises: 20261207_1600
-Create Date: 2026-12-07 17:00:00+00:00
+Create Date: 2026-12-07 18:30:00+00:00
 """
 
 from collections.abc import Sequence
@@ -14,7 +14,7 @@ from alembic import op
 
 import assay.core.db_types
 
-revision: str = "20261207_1700"
+revision: str = "20261207_1830"
 down_revision: str | None = "20261207_1600"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

@@ -1,0 +1,1 @@
+"""Red-team scans of an organisation's AI targets: attempts, findings and reports."""
