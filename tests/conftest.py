@@ -291,6 +291,8 @@ def settings_factory(tmp_path: Path) -> Callable[..., Settings]:
             "webhook_dispatcher_enabled": False,
             # Watchlist tests run the checker's pass themselves, at a time they choose.
             "watchlist_checker_enabled": False,
+            # Audit tests seal the chain themselves (verify and export seal first too).
+            "audit_chainer_enabled": False,
         }
         values.update(overrides)
         return Settings(**values)

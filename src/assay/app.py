@@ -15,6 +15,9 @@ from assay import __version__
 from assay.accounts.routes import email_router as account_email_router
 from assay.accounts.routes import me_router
 from assay.api_keys.routes import router as api_keys_router
+from assay.audit_trail.routes import router as audit_router
+from assay.audit_trail.sealing import AuditChainer
+from assay.audit_trail.service import build_sealer
 from assay.auth.deps import IdentityContext, authenticate
 from assay.auth.openapi import document_security, operation_id
 from assay.auth.public_routes import is_public
@@ -180,6 +183,10 @@ def _start_loops(
         checker = WatchlistChecker(app.state.lookups, settings)
         checker.start()
         loops.append(("watchlist checker", checker.stop))
+    if settings.audit_chainer_enabled:
+        chainer = AuditChainer(app.state.audit_trail, settings)
+        chainer.start()
+        loops.append(("audit chainer", chainer.stop))
     return loops
 
 
@@ -307,6 +314,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         OutboundClient(OutboundPolicy.from_settings(settings)),
     )
     _build_scoring(app, settings)
+    app.state.audit_trail = build_sealer(settings, app.state.database.sessionmaker)
     install_error_handlers(app)
     # Before any router: it adds the default rate limit to every route included after it.
     install_http_protection(app, settings, quotas=app.state.quotas)
@@ -337,6 +345,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         watchlist_router,
         targets_router,
         scans_router,
+        audit_router,
     ):
         app.include_router(router)
     assert_deny_by_default(app)

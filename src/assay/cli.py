@@ -14,6 +14,7 @@ from pydantic_settings import SettingsError
 
 from assay import __version__
 from assay.accounts.cli import disable, reset_password, unlock
+from assay.audit_trail.cli import audit_app
 from assay.backup.cli import backup, restore
 from assay.cli_support import (
     EXIT_CONFIG_PROBLEM,
@@ -79,6 +80,7 @@ app.add_typer(jobs_app, name="jobs")
 app.add_typer(providers_app, name="providers")
 app.add_typer(scans_app, name="scans")
 app.add_typer(redteam_app, name="redteam")
+app.add_typer(audit_app, name="audit")
 app.command()(backup)
 app.command()(restore)
 app.command("demo")(demo)

@@ -734,6 +734,29 @@ class Settings(BaseSettings):
     watchlist_batch_size: int = Field(
         20, ge=1, le=1000, description="Due watch entries one pass claims at most."
     )
+    audit_chainer_enabled: bool = Field(
+        True,
+        description="Seal new audit events into their organisation's hash chain in this "
+        "process (every API and worker process may; one seals a chain at a time).",
+    )
+    audit_chain_interval_seconds: float = Field(
+        2.0, gt=0, le=3600, description="How often this process seals new audit events."
+    )
+    audit_chain_batch_size: int = Field(
+        500, ge=1, le=10000, description="Audit events one sealing transaction takes at most."
+    )
+    audit_checkpoint_every: int = Field(
+        1000,
+        ge=1,
+        le=1_000_000,
+        description="Sign an audit checkpoint after this many new events in a chain.",
+    )
+    audit_checkpoint_interval_seconds: float = Field(
+        3600.0,
+        gt=0,
+        le=7 * 86400,
+        description="Sign an audit checkpoint at least this often while a chain has new events.",
+    )
     lookup_model: str = Field(
         "threat-verdict",
         min_length=1,

@@ -1,5 +1,7 @@
 """Imports every feature's tables so `Base.metadata` is complete for Alembic."""
 
+from assay.audit import models as security_event_models
+from assay.audit_trail import models as audit_trail_models
 from assay.core.db import Base
 from assay.events import models as event_models
 from assay.jobs import models as job_models
@@ -14,6 +16,7 @@ from assay.webhooks import models as webhook_models
 
 __all__ = [
     "Base",
+    "audit_trail_models",
     "event_models",
     "identity_models",
     "job_models",
@@ -21,6 +24,7 @@ __all__ = [
     "provider_models",
     "scan_models",
     "scoring_models",
+    "security_event_models",
     "target_models",
     "watchlist_models",
     "webhook_models",

@@ -271,6 +271,13 @@ WRITING_GET_ROUTES: dict[str, str] = {
     # flow); the attempt is consumed and the session created. Bound to the attempt's
     # state cookie, so a forged callback finds no attempt.
     "/v1/auth/sso/{provider}/callback": "completes the sign-in",
+    # Reads of the audit trail are audit events themselves (issue 12), and verify and
+    # export seal pending events into the chain first (export also signs a checkpoint at
+    # the head). None changes anything the caller owns; a forged cross-site GET would
+    # only leave a record that it happened.
+    "/v1/audit/events": "records the audit.read event",
+    "/v1/audit/verify": "seals pending events, records audit.verified",
+    "/v1/audit/export": "seals pending events, signs a checkpoint, records audit.exported",
 }
 # Authentication's own bookkeeping, on any method: when a session or key was last used.
 # Throttled (at most once a minute) and not a change the caller asked for.

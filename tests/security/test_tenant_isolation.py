@@ -295,6 +295,7 @@ async def test_lists_never_show_another_organisations_objects(
                 "/v1/watchlist",
                 "/v1/targets",
                 "/v1/scans",
+                "/v1/audit",
             )
         ):
             continue

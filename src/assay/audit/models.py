@@ -9,10 +9,13 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
+    Index,
     String,
+    UniqueConstraint,
     Uuid,
 )
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, synonym
 
 from assay.core.db import Base
 from assay.core.db_types import UTCDateTime, utcnow
@@ -21,10 +24,16 @@ from assay.core.db_types import UTCDateTime, utcnow
 class SecurityEvent(Base):
     """Who did what to what, when, from where, and how it ended.
 
-    Shaped so the tamper-evident audit log can take this table over unchanged.
+    Written unchained in the transaction of the change it describes; the audit trail's
+    chainer (`assay.audit_trail`) later gives it its place in its organisation's chain:
+    `seq` (gap-free from 1), `prev_hash` and `hash`. Until then those are NULL.
     """
 
     __tablename__ = "security_events"
+    __table_args__ = (
+        UniqueConstraint("org_id", "seq", name="uq_security_events_org_seq"),
+        Index("ix_security_events_seq", "seq"),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     org_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True, index=True)
@@ -39,6 +48,12 @@ class SecurityEvent(Base):
     user_agent: Mapped[str | None] = mapped_column(String(300), nullable=True)
     request_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    seq: Mapped[int | None] = mapped_column(BigInteger, nullable=True, default=None)
+    prev_hash: Mapped[str | None] = mapped_column(String(64), nullable=True, default=None)
+    hash: Mapped[str | None] = mapped_column(String(64), nullable=True, default=None)
+
+    # The name the shared keyset cursors (assay.core.cursors) order by.
+    created_at: Mapped[datetime] = synonym("occurred_at")
 
 
 # Events are queried, counted (`assay_security_events_total{action=...}`) and alerted on
@@ -121,3 +136,7 @@ class SecurityAction(StrEnum):
     TARGET_CREDENTIAL_SET = "target.credential_set"  # nosec B105
     SCAN_STARTED = "scan.started"
     SCAN_CANCELLED = "scan.cancelled"
+    # the audit trail itself
+    AUDIT_READ = "audit.read"
+    AUDIT_VERIFIED = "audit.verified"
+    AUDIT_EXPORTED = "audit.exported"

@@ -40,6 +40,7 @@ class Permission(StrEnum):
     SCANS_RUN = "scans:run"
     SCANS_READ = "scans:read"
     TARGETS_MANAGE = "targets:manage"
+    AUDIT_READ = "audit:read"
 
 
 # What each permission guards; docs/security.md shows this with the role table.
@@ -66,6 +67,7 @@ GUARDS: Final[dict[Permission, str]] = {
     Permission.SCANS_RUN: "start and cancel red-team scans of the organisation's targets",
     Permission.SCANS_READ: "read scans, their attempts (answers included), findings and reports",
     Permission.TARGETS_MANAGE: "register, change and remove scan targets; set their secrets",
+    Permission.AUDIT_READ: "read, verify and export the organisation's audit trail",
 }
 
 ALL_PERMISSIONS: Final[frozenset[str]] = frozenset(Permission)
@@ -91,6 +93,7 @@ _ADMIN = _MAINTAINER | {
     Permission.ROLES_MANAGE,
     Permission.SESSIONS_MANAGE,
     Permission.SYSTEM_READ,
+    Permission.AUDIT_READ,
 }
 
 BUILTIN_ROLES: Final[dict[str, frozenset[str]]] = {
