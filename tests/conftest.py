@@ -293,6 +293,10 @@ def settings_factory(tmp_path: Path) -> Callable[..., Settings]:
             "watchlist_checker_enabled": False,
             # Audit tests seal the chain themselves (verify and export seal first too).
             "audit_chainer_enabled": False,
+            # Audited reads wait in their buffer until a test flushes them or the app
+            # stops: a timed flush would land inside whatever request runs then (the
+            # no-GET-writes walker would see it as that request's write).
+            "audit_reads_flush_seconds": 60,
         }
         values.update(overrides)
         return Settings(**values)

@@ -15,6 +15,7 @@ from assay import __version__
 from assay.accounts.routes import email_router as account_email_router
 from assay.accounts.routes import me_router
 from assay.api_keys.routes import router as api_keys_router
+from assay.audit.reads import ReadAudit
 from assay.audit_trail.routes import router as audit_router
 from assay.audit_trail.sealing import AuditChainer
 from assay.audit_trail.service import build_sealer
@@ -139,6 +140,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
             pool_sharing = asyncio.create_task(share_pool_state())
         await app.state.registry.start()
         app.state.predictions.start()
+        app.state.audit_reads.start()
         await app.state.jobs.start()
         loops = _start_loops(app, settings, database)
         freeze_long_lived_objects(collect_first=True)
@@ -149,6 +151,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         # all the last ones: closing the database pool. Buffers (prediction records)
         # go first, while the pool is still open.
         await _shutdown_step("jobs", app.state.jobs.stop)
+        # Before the chainer's last pass, so the last reads are sealed with the rest.
+        await _shutdown_step("audited reads", app.state.audit_reads.stop)
         for name, stop in reversed(loops):
             await _shutdown_step(name, stop)
         await _shutdown_step("prediction records and scoring threads", app.state.predictions.stop)
@@ -315,6 +319,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     _build_scoring(app, settings)
     app.state.audit_trail = build_sealer(settings, app.state.database.sessionmaker)
+    app.state.audit_reads = ReadAudit(settings, app.state.database.sessionmaker)
     install_error_handlers(app)
     # Before any router: it adds the default rate limit to every route included after it.
     install_http_protection(app, settings, quotas=app.state.quotas)

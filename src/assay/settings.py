@@ -734,6 +734,13 @@ class Settings(BaseSettings):
     watchlist_batch_size: int = Field(
         20, ge=1, le=1000, description="Due watch entries one pass claims at most."
     )
+    audit_reads_flush_seconds: float = Field(
+        1.0,
+        gt=0,
+        le=60,
+        description="How often audited reads of sensitive data (answers, unsealed inputs, "
+        "member lists...) are written to the trail from their buffer (also at shutdown).",
+    )
     audit_chainer_enabled: bool = Field(
         True,
         description="Seal new audit events into their organisation's hash chain in this "

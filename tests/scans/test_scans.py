@@ -12,6 +12,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
 
+from assay.audit.models import SecurityEvent
 from assay.core.tenancy import across_tenants
 from assay.events.models import Event
 from assay.scans.models import ScanAttempt
@@ -73,6 +74,20 @@ async def test_the_vulnerable_target_is_found_out_with_the_canary_as_evidence(
     assert len(sent) == scan["total"]
     assert all(entry["has_system"] for entry in sent)
     assert TARGET_KEY not in json.dumps(sent)
+
+    # Reading the answers was audited, with the reader.
+    await app.state.audit_reads.flush()
+    async with app.state.database.sessionmaker() as db:
+        reads = (
+            await db.scalars(
+                across_tenants(
+                    select(SecurityEvent).where(SecurityEvent.action == "scan.results_read"),
+                    "test: audited reads",
+                )
+            )
+        ).all()
+    assert {r.details["what"] for r in reads} >= {"attempts", "findings"}
+    assert {r.actor_id for r in reads} == {str(scanner.member.user_id)}
 
     # Answers are sealed at rest.
     async with app.state.database.sessionmaker() as db:

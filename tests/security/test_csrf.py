@@ -355,6 +355,7 @@ async def test_no_get_route_writes(
         "lookup_id": "00000000-0000-4000-8000-000000000001",
         "entry_id": "00000000-0000-4000-8000-000000000002",
         "scan_id": "00000000-0000-4000-8000-000000000003",
+        "record_id": "00000000-0000-4000-8000-000000000004",
     }
     called: list[tuple[str, int]] = []
     offenders: dict[str, list[str]] = {}

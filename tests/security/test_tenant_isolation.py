@@ -45,6 +45,7 @@ from assay.core.tenancy import (
 )
 from assay.lookups.models import Lookup
 from assay.orgs.models import Membership, Organisation
+from assay.predictions.models import PredictionRecord
 from assay.providers.service import builtin_definition
 from assay.scans.models import Scan
 from tests.support.identity import MakeMember, bearer, login, new_member
@@ -198,7 +199,23 @@ async def _populate(app: FastAPI, client: httpx.AsyncClient, token: str) -> dict
                 canary="ASSAY-CN-TEST",
             )
         )
+    # A prediction record with a sealed input, to reveal.
+    scored = await client.post(
+        f"/v1/models/{model_name}/predict",
+        json={"record": {"amount": 1, "country": "US", "email": "a@example.org"}},
+        headers=bearer(token),
+    )
+    assert scored.status_code == 200, scored.text
+    await app.state.predictions.recorder.flush()
+    async with app.state.database.sessionmaker() as db:
+        record_id = await db.scalar(
+            across_tenants(
+                select(PredictionRecord.id).where(PredictionRecord.org_id == uuid.UUID(org_id)),
+                "test: A's record",
+            )
+        )
     return {
+        "record_id": str(record_id),
         "scan_id": str(scan_id),
         "entry_id": watched.json()["id"],
         "lookup_id": str(lookup_id),

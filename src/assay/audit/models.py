@@ -136,6 +136,12 @@ class SecurityAction(StrEnum):
     TARGET_CREDENTIAL_SET = "target.credential_set"  # nosec B105
     SCAN_STARTED = "scan.started"
     SCAN_CANCELLED = "scan.cancelled"
+    # reads of sensitive data (buffered: assay.audit.reads)
+    PREDICTION_INPUTS_REVEALED = "prediction.inputs_revealed"
+    SCAN_RESULTS_READ = "scan.results_read"
+    LOOKUP_RESULTS_READ = "lookup.results_read"
+    PROVIDERS_READ = "providers.read"
+    MEMBERS_LISTED = "members.listed"
     # the audit trail itself
     AUDIT_READ = "audit.read"
     AUDIT_VERIFIED = "audit.verified"

@@ -23,6 +23,7 @@ class Permission(StrEnum):
     MODELS_WRITE = "models:write"
     PREDICT = "predict"
     PREDICTIONS_READ = "predictions:read"
+    PREDICTIONS_REVEAL = "predictions:reveal"
     JOBS_READ = "jobs:read"
     JOBS_WRITE = "jobs:write"
     MEMBERS_READ = "members:read"
@@ -49,6 +50,7 @@ GUARDS: Final[dict[Permission, str]] = {
     Permission.MODELS_WRITE: "register models and versions, move aliases, verify versions",
     Permission.PREDICT: "score records (native predict, Open Inference Protocol infer)",
     Permission.PREDICTIONS_READ: "read prediction records",
+    Permission.PREDICTIONS_REVEAL: "read a record's sealed personal-data inputs (audited)",
     Permission.JOBS_READ: "list and read jobs, follow their progress, download their results",
     Permission.JOBS_WRITE: "submit jobs (batch scoring with any model) and cancel them",
     Permission.MEMBERS_READ: "read the organisation, its members and roles",
@@ -87,6 +89,7 @@ _MAINTAINER = _ANALYST | {Permission.MODELS_WRITE, Permission.WEBHOOKS_READ}
 _ADMIN = _MAINTAINER | {
     Permission.WEBHOOKS_MANAGE,
     Permission.PROVIDERS_MANAGE,
+    Permission.PREDICTIONS_REVEAL,
     Permission.TARGETS_MANAGE,
     Permission.MEMBERS_MANAGE,
     Permission.KEYS_MANAGE,

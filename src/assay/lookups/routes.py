@@ -10,6 +10,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, Request
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
+from assay.audit.deps import AuditedReads
+from assay.audit.models import SecurityAction
+from assay.audit.service import RequestMeta
 from assay.core.db import DbSession
 from assay.core.paging import Cursor, PageLimit, Since, Until
 from assay.http.rate_limit import RateLimitManagement, RateLimitScoring
@@ -81,6 +84,8 @@ async def create_lookup(
 
 @router.get("", summary="Past lookups of this organisation, newest first")
 async def list_lookups(
+    request: Request,
+    reads: AuditedReads,
     principal: CanReadLookups,
     _limit: RateLimitManagement,
     db: DbSession,
@@ -102,15 +107,32 @@ async def list_lookups(
         cursor=cursor,
         limit=limit,
     )
+    reads.note(
+        RequestMeta.of(request),
+        principal,
+        SecurityAction.LOOKUP_RESULTS_READ,
+        target_kind="lookup",
+        details={"lookups": len(rows)},
+    )
     return LookupPage(items=[LookupView.of(row) for row in rows], next_cursor=next_cursor)
 
 
 @router.get("/{lookup_id}", summary="One past lookup")
 async def get_lookup(
     lookup_id: uuid.UUID,
+    request: Request,
+    reads: AuditedReads,
     principal: CanReadLookups,
     _limit: RateLimitManagement,
     db: DbSession,
     lookups: Lookups,
 ) -> LookupView:
-    return LookupView.of(await lookups.get(db, principal, lookup_id))
+    lookup = await lookups.get(db, principal, lookup_id)
+    reads.note(
+        RequestMeta.of(request),
+        principal,
+        SecurityAction.LOOKUP_RESULTS_READ,
+        target_kind="lookup",
+        target_id=lookup.id,
+    )
+    return LookupView.of(lookup)

@@ -7,6 +7,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, status
 
+from assay.audit.deps import AuditedReads
+from assay.audit.models import SecurityAction
 from assay.audit.service import RequestMeta
 from assay.auth import service as auth
 from assay.auth.deps import Identity, require
@@ -81,8 +83,21 @@ async def update_org(
 
 @router.get("/members", summary="Members and their roles")
 async def list_members(
-    principal: CanReadMembers, _limit: RateLimitManagement, db: DbSession
+    request: Request,
+    reads: AuditedReads,
+    principal: CanReadMembers,
+    _limit: RateLimitManagement,
+    db: DbSession,
 ) -> list[MemberView]:
+    listed = await members.list_members(db, principal)
+    reads.note(
+        RequestMeta.of(request),
+        principal,
+        SecurityAction.MEMBERS_LISTED,
+        target_kind="organisation",
+        target_id=principal.org_id,
+        details={"members": len(listed)},
+    )
     return [
         MemberView(
             user_id=user.id,
@@ -91,7 +106,7 @@ async def list_members(
             role=membership.role,
             joined_at=membership.created_at,
         )
-        for membership, user in await members.list_members(db, principal)
+        for membership, user in listed
     ]
 
 

@@ -23,3 +23,4 @@ async def predict_service(request: Request) -> PredictService:
 Predictions = Annotated[PredictService, Depends(predict_service)]
 CanPredict = Annotated[OrgPrincipal, Depends(require(Permission.PREDICT))]
 CanReadPredictions = Annotated[OrgPrincipal, Depends(require(Permission.PREDICTIONS_READ))]
+CanRevealPredictions = Annotated[OrgPrincipal, Depends(require(Permission.PREDICTIONS_REVEAL))]

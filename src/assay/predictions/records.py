@@ -9,11 +9,9 @@ transaction of their own, committed before the answer is sent.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -22,9 +20,9 @@ from prometheus_client import Counter, Gauge
 from sqlalchemy import Table, insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from assay.core.buffered_inserts import BufferedInserts
 from assay.core.crypto import Keyring
 from assay.core.cursors import newest_first, page_of
-from assay.core.db_types import utcnow
 from assay.core.logging import get_logger
 from assay.core.tenancy import HasOrganisation, scoped
 from assay.predictions.models import PredictionRecord
@@ -105,109 +103,34 @@ async def list_records(
     return page_of(list((await db.execute(statement)).scalars()), limit)
 
 
-class PredictionRecorder:
+class PredictionRecorder(BufferedInserts):
+    """Prediction records in batches; with `prediction_records_sync`, in the request's own
+    transaction instead (`write_now`)."""
+
     def __init__(self, settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+        super().__init__(
+            "prediction-recorder",
+            _INSERT,
+            sessionmaker,
+            interval_seconds=settings.prediction_flush_interval_seconds,
+            max_rows=settings.prediction_flush_max_rows,
+            max_pending=_MAX_PENDING,
+            written=RECORDS_WRITTEN,
+            dropped=RECORDS_DROPPED,
+            pending=RECORDS_PENDING,
+        )
         self._settings = settings
-        self._sessionmaker = sessionmaker
-        self._pending: list[dict[str, Any]] = []
-        self._wake = asyncio.Event()
-        self._stopping = False
-        self._task: asyncio.Task[None] | None = None
-        self._flushing = asyncio.Lock()
 
     @property
     def synchronous(self) -> bool:
         return self._settings.prediction_records_sync
 
-    @property
-    def pending(self) -> int:
-        """Records waiting in the buffer (a flush in progress has taken its batch out)."""
-        return len(self._pending)
-
     def start(self) -> None:
-        """At every lifespan start. The event and the lock are made anew here: an asyncio
-        primitive belongs to the first event loop that waits on it, and a restarted
-        lifespan may run in another loop (with the old ones, its task died at once)."""
-        if self._task is not None:
-            return
-        self._wake = asyncio.Event()
-        self._flushing = asyncio.Lock()
-        self._stopping = False
         if not self.synchronous:
-            self._task = asyncio.create_task(self._run(), name="prediction-recorder")
-
-    async def stop(self) -> None:
-        """Let a flush in progress finish, then write whatever is still buffered.
-
-        The loop is asked to stop rather than cancelled: cancelling it in the middle of
-        a flush would lose the batch that flush had taken off the buffer. Should the
-        loop have died, the buffer is still written.
-        """
-        if self._task is not None:
-            self._stopping = True
-            self._wake.set()
-            try:
-                await self._task
-            except Exception:
-                log.exception("prediction_recorder_failed", rows=len(self._pending))
-            finally:
-                self._task = None
-        await self.flush()
-        if self._pending:
-            log.error("prediction_records_lost_at_shutdown", rows=len(self._pending))
-
-    def add(self, rows: Iterable[dict[str, Any]]) -> None:
-        now = utcnow()
-        for row in rows:
-            row.setdefault("id", uuid.uuid4())
-            row.setdefault("created_at", now)
-            self._pending.append(row)
-        overflow = len(self._pending) - _MAX_PENDING
-        if overflow > 0:
-            del self._pending[:overflow]
-            RECORDS_DROPPED.inc(overflow)
-        RECORDS_PENDING.set(len(self._pending))
-        if len(self._pending) >= self._settings.prediction_flush_max_rows:
-            self._wake.set()
+            super().start()
 
     async def write_now(self, db: AsyncSession, rows: list[dict[str, Any]]) -> None:
         """Synchronous mode: in the caller's transaction (the predict path opens one
         for these rows alone and commits it before answering)."""
-        now = utcnow()
-        for row in rows:
-            row.setdefault("id", uuid.uuid4())
-            row.setdefault("created_at", now)
-        await db.execute(_INSERT, rows)
+        await db.execute(_INSERT, self.stamp(rows))
         RECORDS_WRITTEN.inc(len(rows))
-
-    async def flush(self) -> int:
-        async with self._flushing:
-            batch, self._pending = self._pending, []
-            if not batch:
-                return 0
-            try:
-                async with self._sessionmaker() as db:
-                    await db.execute(_INSERT, batch)
-                    await db.commit()
-            except Exception:
-                # Keep them for the next attempt rather than lose them.
-                self._pending[:0] = batch
-                RECORDS_PENDING.set(len(self._pending))
-                log.exception("prediction_records_flush_failed", rows=len(batch))
-                return 0
-            except BaseException:
-                # Cancelled mid-write: the batch goes back, so a later flush still has it.
-                self._pending[:0] = batch
-                RECORDS_PENDING.set(len(self._pending))
-                raise
-            RECORDS_WRITTEN.inc(len(batch))
-            RECORDS_PENDING.set(len(self._pending))
-            return len(batch)
-
-    async def _run(self) -> None:
-        interval = self._settings.prediction_flush_interval_seconds
-        while not self._stopping:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=interval)
-            self._wake.clear()
-            await self.flush()

@@ -7,17 +7,26 @@ declaration within what that plan accepts (it says so at start-up otherwise).
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import TypeAdapter
 
+from assay.audit.deps import AuditedReads
+from assay.audit.models import SecurityAction
+from assay.audit.service import RequestMeta
 from assay.core.db import DbSession
 from assay.core.paging import Cursor, PageLimit, Since, Until
 from assay.engine.results import PredictionResult
 from assay.http.rate_limit import RateLimitManagement, RateLimitScoring
-from assay.predictions.deps import CanPredict, CanReadPredictions, Predictions
+from assay.predictions.deps import (
+    CanPredict,
+    CanReadPredictions,
+    CanRevealPredictions,
+    Predictions,
+)
 from assay.predictions.records import RecordFilter
 from assay.predictions.schemas import (
     CACHE_HEADER,
@@ -27,6 +36,7 @@ from assay.predictions.schemas import (
     PredictionView,
     PredictRequest,
     PredictResponse,
+    RevealedInputs,
     RowErrorView,
 )
 from assay.registry.schemas import MAX_VERSION_NUMBER, VersionRef
@@ -89,6 +99,34 @@ async def predict(
     headers = None if outcome.cache is None else {CACHE_HEADER: outcome.cache.value}
     return Response(
         _PREDICT_RESPONSE.dump_json(answer), media_type="application/json", headers=headers
+    )
+
+
+@records_router.get(
+    "/{record_id}/inputs",
+    summary="One record's inputs with its sealed personal-data fields opened (audited)",
+)
+async def reveal_inputs(
+    record_id: uuid.UUID,
+    request: Request,
+    reads: AuditedReads,
+    principal: CanRevealPredictions,
+    _limit: RateLimitManagement,
+    db: DbSession,
+    predictions: Predictions,
+) -> RevealedInputs:
+    record, inputs = await predictions.record_inputs(db, principal, record_id)
+    sealed = sorted(set(inputs) - set(record.inputs))
+    reads.note(
+        RequestMeta.of(request),
+        principal,
+        SecurityAction.PREDICTION_INPUTS_REVEALED,
+        target_kind="prediction_record",
+        target_id=record.id,
+        details={"model": record.model_name, "fields": sealed},
+    )
+    return RevealedInputs(
+        record_id=record.id, model_name=record.model_name, inputs=inputs, sealed_fields=sealed
     )
 
 

@@ -84,6 +84,13 @@ class PredictionRecordView(BaseModel):
     created_at: datetime
 
 
+class RevealedInputs(BaseModel):
+    record_id: uuid.UUID
+    model_name: str
+    inputs: dict[str, Any] = Field(description="Every input, the sealed ones opened.")
+    sealed_fields: list[str] = Field(description="The fields that were sealed at rest.")
+
+
 class PredictionPage(BaseModel):
     items: list[PredictionRecordView]
     next_cursor: str | None = Field(

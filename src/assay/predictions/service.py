@@ -18,9 +18,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from assay.core.cache import Cache
 from assay.core.crypto import Keyring
-from assay.core.errors import ValidationFailed
+from assay.core.errors import NotFound, ValidationFailed
 from assay.core.principal import OrgPrincipal
 from assay.core.single_flight import SingleFlight
+from assay.core.tenancy import scoped
 from assay.engine.results import PredictionResult, RowError, ValidatedRecord
 from assay.engine.scorer import Scorer
 from assay.predictions.batcher import MicroBatcher
@@ -30,6 +31,7 @@ from assay.predictions.records import (
     PredictionRecorder,
     RecordFilter,
     list_records,
+    read_private_inputs,
     split_inputs,
 )
 from assay.predictions.result_cache import PredictionCache
@@ -364,6 +366,17 @@ class PredictService:
                 }
             )
         return rows
+
+    async def record_inputs(
+        self, db: AsyncSession, principal: OrgPrincipal, record_id: uuid.UUID
+    ) -> tuple[PredictionRecord, dict[str, Any]]:
+        """A record and its inputs with the sealed personal-data fields opened."""
+        record = await db.scalar(
+            scoped(principal, PredictionRecord).where(PredictionRecord.id == record_id)
+        )
+        if record is None:
+            raise NotFound(f"No prediction record {record_id} in this organisation.")
+        return record, {**record.inputs, **read_private_inputs(self.keyring, record)}
 
     async def list_records(
         self,

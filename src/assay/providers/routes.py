@@ -7,6 +7,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request, status
 
+from assay.audit.deps import AuditedReads
+from assay.audit.models import SecurityAction
 from assay.audit.service import RequestMeta
 from assay.core.db import DbSession
 from assay.http.rate_limit import RateLimitManagement
@@ -58,20 +60,44 @@ def _view(overview: ProviderOverview) -> dict[str, Any]:
 
 @router.get("", summary="The organisation's providers, with their breaker state")
 async def list_providers(
-    principal: CanReadProviders, _limit: RateLimitManagement, db: DbSession, providers: Providers
+    request: Request,
+    reads: AuditedReads,
+    principal: CanReadProviders,
+    _limit: RateLimitManagement,
+    db: DbSession,
+    providers: Providers,
 ) -> list[ProviderView]:
-    return [ProviderView(**_view(o)) for o in await providers.overview(db, principal)]
+    overviews = await providers.overview(db, principal)
+    # Which providers hold a credential, and since when: metadata an attacker maps first.
+    reads.note(
+        RequestMeta.of(request),
+        principal,
+        SecurityAction.PROVIDERS_READ,
+        target_kind="provider",
+        details={"providers": len(overviews)},
+    )
+    return [ProviderView(**_view(o)) for o in overviews]
 
 
 @router.get("/{name}", summary="One provider, with its definition")
 async def get_provider(
     name: ProviderName,
+    request: Request,
+    reads: AuditedReads,
     principal: CanReadProviders,
     _limit: RateLimitManagement,
     db: DbSession,
     providers: Providers,
 ) -> ProviderDetail:
     overview = await providers.overview_of(db, principal, name)
+    reads.note(
+        RequestMeta.of(request),
+        principal,
+        SecurityAction.PROVIDERS_READ,
+        target_kind="provider",
+        target_id=overview.row.id,
+        details={"name": name},
+    )
     return ProviderDetail(**_view(overview), definition=overview.row.definition)
 
 

@@ -9,6 +9,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from assay.audit.deps import AuditedReads, ReadAudit
+from assay.audit.models import SecurityAction
 from assay.audit.service import RequestMeta
 from assay.core.db import DbSession
 from assay.core.paging import Cursor, PageLimit, Since, Until
@@ -91,6 +93,21 @@ async def _view(
         created_at=scan.created_at,
         finished_at=job.finished_at,
         events_url=f"/v1/jobs/{scan.job_id}/events",
+    )
+
+
+def _read(
+    reads: ReadAudit, request: Request, principal: OrgPrincipal, scan: Scan, what: str
+) -> None:
+    """Answers are what a scan drew out of a target (its secrets, perhaps): every read of
+    them is an audit event."""
+    reads.note(
+        RequestMeta.of(request),
+        principal,
+        SecurityAction.SCAN_RESULTS_READ,
+        target_kind="scan",
+        target_id=scan.id,
+        details={"what": what},
     )
 
 
@@ -189,6 +206,8 @@ async def cancel_scan(
 @router.get("/{scan_id}/attempts", summary="The scan's attempts with their answers, in order")
 async def list_attempts(
     scan_id: uuid.UUID,
+    request: Request,
+    reads: AuditedReads,
     principal: CanReadScans,
     _limit: RateLimitManagement,
     db: DbSession,
@@ -203,6 +222,7 @@ async def list_attempts(
     rows, next_after = await scans.attempts(
         db, principal, scan, after=after, limit=limit, hits_only=hits_only
     )
+    _read(reads, request, principal, scan, "attempts")
     return AttemptPage(
         items=[
             AttemptView(
@@ -233,12 +253,15 @@ async def list_attempts(
 @router.get("/{scan_id}/findings", summary="Findings per taxonomy entry, with evidence")
 async def list_findings(
     scan_id: uuid.UUID,
+    request: Request,
+    reads: AuditedReads,
     principal: CanReadScans,
     _limit: RateLimitManagement,
     db: DbSession,
     scans: Scans,
 ) -> list[FindingView]:
     scan = await scans.get(db, principal, scan_id)
+    _read(reads, request, principal, scan, "findings")
     return [
         FindingView(
             taxonomy=f.taxonomy.label,
@@ -274,6 +297,8 @@ _REPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
 )
 async def get_report(
     scan_id: uuid.UUID,
+    request: Request,
+    reads: AuditedReads,
     principal: CanReadScans,
     _limit: RateLimitManagement,
     db: DbSession,
@@ -282,6 +307,7 @@ async def get_report(
 ) -> Response:
     scan = await scans.get(db, principal, scan_id)
     render, content_type, extension = _REPORTS[format]
+    _read(reads, request, principal, scan, f"report ({format})")
     body = render(await scans.report(db, principal, scan))
     return Response(
         content=body,
