@@ -322,6 +322,9 @@ async def app(settings: Settings) -> AsyncIterator[FastAPI]:
     application.state.webhooks.outbound = outbound
     application.state.providers.caller.outbound = outbound
     application.state.targets.client.outbound = outbound
+    forwarder = application.state.audit_trail.forwarder
+    if forwarder is not None and hasattr(forwarder.sink, "outbound"):
+        forwarder.sink.outbound = outbound
     async with application.router.lifespan_context(application):
         yield application
 

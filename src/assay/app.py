@@ -16,6 +16,7 @@ from assay.accounts.routes import email_router as account_email_router
 from assay.accounts.routes import me_router
 from assay.api_keys.routes import router as api_keys_router
 from assay.audit.reads import ReadAudit
+from assay.audit_trail.forwarding import build_forwarder
 from assay.audit_trail.routes import router as audit_router
 from assay.audit_trail.sealing import AuditChainer
 from assay.audit_trail.service import build_sealer
@@ -319,6 +320,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     _build_scoring(app, settings)
     app.state.audit_trail = build_sealer(settings, app.state.database.sessionmaker)
+    app.state.audit_trail.forwarder = build_forwarder(settings, app.state.webhooks.outbound)
     app.state.audit_reads = ReadAudit(settings, app.state.database.sessionmaker)
     install_error_handlers(app)
     # Before any router: it adds the default rate limit to every route included after it.

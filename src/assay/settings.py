@@ -734,6 +734,26 @@ class Settings(BaseSettings):
     watchlist_batch_size: int = Field(
         20, ge=1, le=1000, description="Due watch entries one pass claims at most."
     )
+    audit_forward: Literal["off", "stdout", "syslog", "http"] = Field(
+        "off",
+        description="Forward every sealed audit event, as one JSON line, to a SIEM: standard "
+        "output, syslog over UDP (RFC 5424, facility log audit) or an HTTP sink (JSON Lines "
+        "POSTs). The process that seals an event forwards it, once.",
+    )
+    audit_forward_syslog_address: str = Field(
+        "127.0.0.1:514",
+        pattern=r"^[A-Za-z0-9.-]{1,253}:\d{1,5}$",
+        description="host:port of the syslog receiver (audit_forward = syslog).",
+    )
+    audit_forward_url: str | None = Field(
+        None,
+        max_length=2000,
+        description="URL of the HTTP sink (audit_forward = http); reached through the outbound "
+        "guard, so a private address must be in outbound_allowed_networks.",
+    )
+    audit_forward_token: SecretStr | None = Field(
+        None, description="Bearer token sent to the HTTP sink, if it wants one."
+    )
     audit_reads_flush_seconds: float = Field(
         1.0,
         gt=0,
@@ -788,6 +808,13 @@ class Settings(BaseSettings):
             msg = "each retry delay is between 0 and 604800 seconds"
             raise ValueError(msg)
         return value
+
+    @model_validator(mode="after")
+    def _forwarding_has_a_sink(self) -> Settings:
+        if self.audit_forward == "http" and not self.audit_forward_url:
+            msg = "audit_forward = http needs audit_forward_url"
+            raise ValueError(msg)
+        return self
 
     @model_validator(mode="after")
     def _lease_outlasts_a_request(self) -> Settings:

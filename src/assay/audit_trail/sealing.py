@@ -28,6 +28,7 @@ from assay.audit_trail.chain import (
     event_hash,
     timestamp,
 )
+from assay.audit_trail.forwarding import AuditForwarder
 from assay.audit_trail.models import ChainHead, Checkpoint
 from assay.audit_trail.signing import CheckpointSigner
 from assay.core.db_types import utcnow
@@ -95,6 +96,8 @@ class Sealer:
         self._sessionmaker = sessionmaker
         self.sessionmaker = sessionmaker
         self.signer = signer
+        # Set by the application when forwarding to a SIEM is on (audit_forward).
+        self.forwarder: AuditForwarder | None = None
 
     async def chain_pending(self, org_id: uuid.UUID | None = None, *, every: bool = True) -> int:
         """Seal every pending event (of one chain when `every` is False); how many."""
@@ -180,6 +183,7 @@ class Sealer:
             ).scalars()
             seq, prev = head.seq, head.hash
             count = 0
+            sealed: list[dict[str, Any]] = []
             for event in list(events):
                 fields = event_fields(event)
                 fields["prev_hash"] = prev
@@ -196,9 +200,13 @@ class Sealer:
                     )
                     raise RuntimeError(msg)
                 seq, prev, count = seq + 1, digest, count + 1
+                sealed.append({**fields, "seq": seq, "hash": digest})
             head.seq, head.hash = seq, prev
             if self._checkpoint_due(head, now, force=force_checkpoint):
                 self._sign(db, head, now)
+        # After the commit: only what is sealed for good leaves the process.
+        if sealed and self.forwarder is not None:
+            await self.forwarder.forward(sealed)
         return count
 
     def _checkpoint_due(self, head: ChainHead, now: datetime, *, force: bool) -> bool:
