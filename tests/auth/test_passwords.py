@@ -35,6 +35,23 @@ def test_common_passwords_are_rejected_with_their_own_code() -> None:
     assert "common_password" in _codes("iloveyou", min_length=8)
 
 
+@pytest.mark.parametrize(
+    "passphrase",
+    ["correcthorsebatterystaple", "iloveyou12345", "thisisapassword", "passwordpassword"],
+)
+def test_breached_passphrases_are_refused_as_typed_or_in_other_case(passphrase: str) -> None:
+    # Long enough and, to zxcvbn's single-word list, unknown: only the breach corpus knows.
+    assert "common_password" not in _codes(passphrase, min_length=10)
+    assert "breached_password" in _codes(passphrase, min_length=10)
+    assert "breached_password" in _codes(passphrase.upper(), min_length=10)
+
+
+def test_a_passphrase_no_breach_list_holds_is_accepted() -> None:
+    assert "breached_password" not in _codes("tundra-cobalt-x-quiet-lantern")
+    # Shorter than the corpus's entries: the common-passwords list's business.
+    assert "breached_password" not in _codes("iloveyou", min_length=8)
+
+
 def test_context_words_are_rejected() -> None:
     assert "contains_context_word" in _codes("assay-lantern-meadow-91")
     assert "contains_context_word" in _codes(
@@ -44,7 +61,9 @@ def test_context_words_are_rejected() -> None:
 
 
 def test_weak_but_long_passwords_are_rejected() -> None:
-    assert _codes("aaaaaaaaaaaaaaaaaaaa") == {"too_weak"}
+    assert _codes("qqqqqqqqqqqqqqqqqqqqx") == {"too_weak"}
+    # A weak one that a breach list holds too is refused as breached first.
+    assert _codes("aaaaaaaaaaaaaaaaaaaa") == {"breached_password"}
 
 
 def test_overlong_password_is_rejected_not_truncated() -> None:

