@@ -18,6 +18,7 @@ from assay.core.principal import OrgPrincipal
 from assay.http.rate_limit import RateLimitManagement
 from assay.scans.deps import CanReadScans, CanRunScans, Scans
 from assay.scans.models import Scan
+from assay.scans.reading import taxonomy_ref
 from assay.scans.reports.garak import render_garak_jsonl
 from assay.scans.reports.html import render_html
 from assay.scans.reports.json_report import render_json
@@ -38,7 +39,7 @@ from assay.scans.schemas import (
     ScanView,
     TargetRef,
 )
-from assay.scans.service import ScanService, taxonomy_ref
+from assay.scans.service import ScanService
 
 router = APIRouter(prefix="/v1/scans", tags=["scans"])
 
