@@ -20,8 +20,8 @@ from assay.app import create_app
 from assay.cli import app
 from assay.core.db import Database
 from assay.core.tenancy import across_tenants
-from assay.demo import find_default_pack
-from assay.engine.pack import Pack
+from assay.demo import REDTEAM_PACK, find_default_pack
+from assay.engine.pack import Pack, load_pack
 from assay.registry.models import ModelVersion, RegisteredModel
 from assay.settings import load_settings
 from tests.support.engine import PACK_DIR, example_modules, trained_pack
@@ -145,8 +145,12 @@ def test_demo_prints_credentials_and_a_curl_command_that_scores(
     KNOWN_SECRETS.add(re.search(r"API key \(shown once\): (\S+)", again.stdout).group(1))  # type: ignore[union-attr]
     # Idempotent: the second run registered no new versions.
     assert all(versions == [(1, "healthy")] for versions in _versions().values())
-    # The startup pack's models, and the threat-intelligence pack's verdict model.
-    assert set(_versions()) == {m.name for m in trained_pack.models} | {"threat-verdict"}
+    # The startup pack's models, the threat-intelligence pack's verdict model and the
+    # red-team pack's detectors.
+    detectors = {m.name for m in load_pack(REDTEAM_PACK).models}
+    assert {"redteam-canary", "redteam-refusal"} <= detectors
+    expected = {m.name for m in trained_pack.models} | {"threat-verdict"} | detectors
+    assert set(_versions()) == expected
 
 
 def test_the_demo_finds_its_pack_from_any_directory(cli_env: Path) -> None:

@@ -142,7 +142,7 @@ async def list_probe_sets(
         404: {"description": "No such target (target-not-found)"},
         409: {"description": "A probe's detector model is missing (detectors-missing)"},
         422: {"description": "Unknown probe sets or transforms, too many attempts (scan-invalid)"},
-        429: {"description": "The organisation runs as many jobs as it may (too-many-jobs)"},
+        429: {"description": "The organisation runs as many jobs as it may (rate-limited)"},
     },
 )
 async def start_scan(
