@@ -24,6 +24,7 @@ from assay.auth.deps import IdentityContext, authenticate
 from assay.auth.openapi import document_security, operation_id
 from assay.auth.public_routes import is_public
 from assay.auth.routes import auth_router
+from assay.console.serving import install_console
 from assay.core.cache import create_cache, create_prediction_cache
 from assay.core.config_check import production_problems
 from assay.core.db import Database
@@ -357,6 +358,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
     assert_deny_by_default(app)
     document_security(app)
+    if settings.console_enabled:
+        install_console(app)
     if settings.predict_fast_path:
         install_predict_fast_path(app)
 

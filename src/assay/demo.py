@@ -286,6 +286,8 @@ async def _red_team(
 def print_demo(credentials: DemoCredentials, settings: Settings) -> None:
     base = f"http://{settings.host}:{settings.port}"
     typer.echo("\nDemo ready.")
+    if settings.console_enabled:
+        typer.echo(f"  web console: {base}/console/ (sign in with the administrator below)")
     typer.echo(f"  organisation: {DEMO_ORG}")
     if credentials.password:
         typer.echo(f"  administrator: {credentials.email}")

@@ -214,6 +214,11 @@ class Settings(BaseSettings):
         None,
         description="Serve /docs and /openapi.json; default on outside production.",
     )
+    console_enabled: bool = Field(
+        True,
+        description="Serve the web console at /console/ (and redirect / there); off for an "
+        "API-only deployment.",
+    )
     trusted_proxies: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Addresses or CIDR networks whose X-Forwarded-For header is believed.",

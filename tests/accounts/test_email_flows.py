@@ -79,7 +79,7 @@ async def test_forgotten_password_is_reset_through_the_mailed_link(
     assert response.status_code == 202
     message = await mailbox.last_to(owner.email)
     page, token = link_of(message)
-    assert page == "http://127.0.0.1:8000/reset-password"
+    assert page == "http://127.0.0.1:8000/console/reset-password"
     assert len(token) >= 22  # >= 128 bits, URL-safe base64
     assert message["From"] == "Assay <assay@localhost>"
     assert "30 minutes" in body_of(message)

@@ -122,6 +122,9 @@ def test_demo_prints_credentials_and_a_curl_command_that_scores(
     password = re.search(r"one-time password .*: (\S+)", output).group(1)  # type: ignore[union-attr]
     KNOWN_SECRETS.update([key, password])
     assert key.startswith("assay_sk_")
+    console = re.search(r"web console: (\S+)", output)
+    assert console is not None, output
+    assert httpx.URL(console.group(1)).path == "/console/"
     curl = CURL.search(output)
     assert curl is not None, output
     assert curl["url"].endswith("/v1/models/startup-success/predict")

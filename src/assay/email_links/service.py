@@ -178,11 +178,12 @@ def queue_mail(db: AsyncSession, dispatcher: MailDispatcher, mail: Mail) -> None
     after_commit(db, lambda: dispatcher.submit(mail))
 
 
-RESET_PASSWORD_PAGE: Final = "/reset-password"  # noqa: S105 - a page path
-VERIFY_EMAIL_PAGE: Final = "/verify-email"
-ACCEPT_INVITATION_PAGE: Final = "/accept-invitation"
-FORGOT_PASSWORD_PAGE: Final = "/forgot-password"  # noqa: S105 - a page path
-SIGN_IN_PAGE: Final = "/sign-in"
+# Pages of the web console (assay.console); the old root paths redirect there.
+RESET_PASSWORD_PAGE: Final = "/console/reset-password"  # noqa: S105 - a page path
+VERIFY_EMAIL_PAGE: Final = "/console/verify-email"
+ACCEPT_INVITATION_PAGE: Final = "/console/accept-invitation"
+FORGOT_PASSWORD_PAGE: Final = "/console/forgot-password"  # noqa: S105 - a page path
+SIGN_IN_PAGE: Final = "/console/sign-in"
 
 
 _SIGNATURE = "\n-- \nAssay. This message was sent automatically; replies are not read.\n"

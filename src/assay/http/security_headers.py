@@ -5,8 +5,9 @@ response headers (to drop `Server`, complete `Content-Type`, pick the CSP) and p
 request one pass over the request headers (credentials, forwarded scheme).
 
 Responses are `Cache-Control: no-store` unless the route chose its own caching for an
-anonymous request (the API docs' static files): tokens, CSRF tokens and personal data
-must never sit in a browser or proxy cache (RFC 6749 section 5.1, ASVS 14.3).
+anonymous request (the API docs' static files) or for a public asset (the console's
+content-hashed files): tokens, CSRF tokens and personal data must never sit in a
+browser or proxy cache (RFC 6749 section 5.1, ASVS 14.3).
 """
 
 from __future__ import annotations
@@ -46,6 +47,10 @@ STATIC_HEADERS: tuple[tuple[str, str], ...] = (
     ("x-frame-options", "DENY"),
     ("x-permitted-cross-domain-policies", "none"),
 )
+# Set in the request's state by a route answering a file that is the same for everyone
+# and holds nothing personal (the console's content-hashed assets): its own public
+# caching is kept even when the request carried credentials.
+PUBLIC_ASSET_STATE_KEY = "public_asset"
 SESSION_COOKIES = frozenset({b"assay_session", b"__Host-assay_session"})
 CREDENTIAL_HEADERS = frozenset({b"authorization", b"x-api-key"})
 _DROPPED_RESPONSE_HEADERS = frozenset({b"server", b"x-powered-by"})
@@ -135,7 +140,10 @@ class SecurityHeadersMiddleware:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                authenticated = credentials or bool(scope.get("state", {}).get("principal_id"))
+                state = scope.get("state", {})
+                authenticated = (credentials or bool(state.get("principal_id"))) and not state.get(
+                    PUBLIC_ASSET_STATE_KEY
+                )
                 message["headers"] = self._response_headers(
                     message.get("headers") or (), https=https, authenticated=authenticated
                 )
