@@ -18,7 +18,7 @@ from assay.api_keys.routes import router as api_keys_router
 from assay.audit.reads import ReadAudit
 from assay.audit_trail.forwarding import build_forwarder
 from assay.audit_trail.routes import router as audit_router
-from assay.audit_trail.sealing import AuditChainer
+from assay.audit_trail.sealing import audit_chainer
 from assay.audit_trail.service import build_sealer
 from assay.auth.deps import IdentityContext, authenticate
 from assay.auth.openapi import document_security, operation_id
@@ -94,7 +94,7 @@ from assay.targets.client import TargetClient
 from assay.targets.routes import router as targets_router
 from assay.targets.service import TargetRegistry
 from assay.watchlists.routes import router as watchlist_router
-from assay.watchlists.service import WatchlistChecker
+from assay.watchlists.service import watchlist_checker
 from assay.webhooks.dispatch import Dispatcher
 from assay.webhooks.routes import router as webhooks_router
 from assay.webhooks.service import WebhookRuntime
@@ -186,11 +186,11 @@ def _start_loops(
         dispatcher.start()
         loops.append(("webhook dispatcher", dispatcher.stop))
     if settings.watchlist_checker_enabled:
-        checker = WatchlistChecker(app.state.lookups, settings)
+        checker = watchlist_checker(app.state.lookups, settings)
         checker.start()
         loops.append(("watchlist checker", checker.stop))
     if settings.audit_chainer_enabled:
-        chainer = AuditChainer(app.state.audit_trail, settings)
+        chainer = audit_chainer(app.state.audit_trail, settings)
         chainer.start()
         loops.append(("audit chainer", chainer.stop))
     return loops

@@ -10,8 +10,6 @@ and sign a checkpoint when one is due. Any number of processes may run it at onc
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
@@ -33,6 +31,7 @@ from assay.audit_trail.models import ChainHead, Checkpoint
 from assay.audit_trail.signing import CheckpointSigner
 from assay.core.db_types import utcnow
 from assay.core.logging import get_logger
+from assay.core.periodic import PeriodicTask
 from assay.settings import Settings
 
 log = get_logger("assay.audit_trail")
@@ -238,39 +237,19 @@ class Sealer:
         head.checkpoint_seq, head.checkpoint_at = head.seq, now
 
 
-class AuditChainer:
-    """Seals pending events every `audit_chain_interval_seconds` in this process."""
+def audit_chainer(sealer: Sealer, settings: Settings) -> PeriodicTask:
+    """Seals pending events every `audit_chain_interval_seconds` in this process, and once
+    more on the way out, so the events of the process's last requests are not left for
+    the next process to seal."""
 
-    def __init__(self, sealer: Sealer, settings: Settings) -> None:
-        self._sealer = sealer
-        self._settings = settings
-        self._stopping = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+    async def seal() -> None:
+        await sealer.chain_pending()
+        await sealer.checkpoint_overdue()
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="audit-chainer")
-
-    async def stop(self) -> None:
-        self._stopping.set()
-        if self._task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _run(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                await self._sealer.chain_pending()
-                await self._sealer.checkpoint_overdue()
-            except Exception:  # one bad pass must not end the loop
-                log.exception("audit_chainer_failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(
-                    self._stopping.wait(), self._settings.audit_chain_interval_seconds
-                )
-        # One last pass on the way out, so events of the process's last requests are not
-        # left for the next process to seal.
-        try:
-            await self._sealer.chain_pending()
-        except Exception:
-            log.exception("audit_chainer_failed")
+    return PeriodicTask(
+        "audit-chainer",
+        seal,
+        settings.audit_chain_interval_seconds,
+        failure_event="audit_chainer_failed",
+        last=sealer.chain_pending,
+    )

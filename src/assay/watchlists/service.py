@@ -4,14 +4,12 @@
 compare-and-set on `next_check_at`, so any number of processes may run it), looks each
 up afresh (past the result cache), and in one transaction stores the lookup, moves the
 entry on and — when the verdict differs from the last one — publishes
-`lookup.verdict_changed`, which webhooks deliver. `WatchlistChecker` runs it in a loop in
+`lookup.verdict_changed`, which webhooks deliver. `watchlist_checker` runs it in a loop in
 every API and worker process.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import uuid
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -24,6 +22,7 @@ from assay.core.cursors import newest_first, page_of
 from assay.core.db_types import utcnow
 from assay.core.errors import AssayError
 from assay.core.logging import get_logger
+from assay.core.periodic import PeriodicTask
 from assay.core.permissions import Permission
 from assay.core.principal import OrgPrincipal
 from assay.core.tenancy import across_tenants, scope_statement, scoped
@@ -212,32 +211,15 @@ async def check_due_once(
     return len(claimed)
 
 
-class WatchlistChecker:
+def watchlist_checker(lookups: LookupService, settings: Settings) -> PeriodicTask:
     """Runs `check_due_once` every `watchlist_poll_interval_seconds` in this process."""
 
-    def __init__(self, lookups: LookupService, settings: Settings) -> None:
-        self._lookups = lookups
-        self._settings = settings
-        self._stopping = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+    async def check() -> None:
+        await check_due_once(lookups, settings)
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="watchlist-checker")
-
-    async def stop(self) -> None:
-        self._stopping.set()
-        if self._task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _run(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                await check_due_once(self._lookups, self._settings)
-            except Exception:  # one bad pass must not end the loop
-                log.exception("watchlist_checker_failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(
-                    self._stopping.wait(), self._settings.watchlist_poll_interval_seconds
-                )
+    return PeriodicTask(
+        "watchlist-checker",
+        check,
+        settings.watchlist_poll_interval_seconds,
+        failure_event="watchlist_checker_failed",
+    )

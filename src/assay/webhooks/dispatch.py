@@ -21,7 +21,6 @@ process and otherwise polling.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import email.utils
 import os
 import socket
@@ -41,6 +40,7 @@ from assay.audit.service import RequestMeta, record_event
 from assay.core.crypto import DecryptionError, Keyring
 from assay.core.db_types import utcnow
 from assay.core.logging import get_logger
+from assay.core.periodic import PeriodicTask
 from assay.core.tenancy import OrganisationScope, across_tenants, scoped
 from assay.events import service as events
 from assay.events.models import Event
@@ -545,27 +545,25 @@ class Dispatcher:
         self.keyring = keyring
         self.clock = clock
         self.owner = dispatcher_id()
-        self._wake = asyncio.Event()
-        self._stopping = False
-        self._task: asyncio.Task[None] | None = None
         self._listener = f"webhooks:{self.owner}"
+        self._loop = PeriodicTask(
+            "webhook-dispatcher",
+            self._busy_step,
+            settings.webhook_poll_interval_seconds,
+            failure_event="webhook_dispatch_failed",
+        )
 
     def wake(self, _: events.Published | None = None) -> None:
-        self._wake.set()
+        self._loop.wake()
 
     def start(self) -> None:
         events.listen(self._listener, self.wake)
-        self._task = asyncio.create_task(self._run(), name="webhook-dispatcher")
+        self._loop.start()
 
     async def stop(self) -> None:
         """Finish the step under way (its sends are bounded by the outbound timeout)."""
         events.unlisten(self._listener)
-        self._stopping = True
-        self._wake.set()
-        if self._task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._loop.stop()
 
     async def step(self) -> tuple[int, int]:
         now = self.clock()
@@ -575,18 +573,7 @@ class Dispatcher:
         )
         return fanned, sent
 
-    async def _run(self) -> None:
-        while not self._stopping:
-            self._wake.clear()
-            busy = False
-            try:
-                fanned, sent = await self.step()
-                busy = fanned >= self.settings.webhook_batch_size or sent > 0
-            except Exception:
-                log.exception("webhook_dispatch_failed")
-            if busy or self._stopping:
-                continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(
-                    self._wake.wait(), self.settings.webhook_poll_interval_seconds
-                )
+    async def _busy_step(self) -> bool:
+        """A step; True when a batch was full or something was sent (more may be due)."""
+        fanned, sent = await self.step()
+        return fanned >= self.settings.webhook_batch_size or sent > 0
