@@ -145,6 +145,7 @@ export const en = {
     none: '—',
     scoredBy: 'Scored by {{name}} v{{version}}',
     explanation: 'Explanation',
+    chartLimited: 'The chart shows the {{shown}} largest of {{total}}; the table lists them all.',
     contributions: 'Feature contributions',
     contributionsCaption: 'Contribution of each feature to the raw output ({{space}})',
     feature: 'Feature',

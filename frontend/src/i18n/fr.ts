@@ -145,6 +145,7 @@ export const fr: Catalogue = {
     none: '—',
     scoredBy: 'Évalué par {{name}} v{{version}}',
     explanation: 'Explication',
+    chartLimited: 'Le graphique montre les {{shown}} plus grandes sur {{total}} ; le tableau les liste toutes.',
     contributions: 'Contributions des variables',
     contributionsCaption: 'Contribution de chaque variable à la sortie brute ({{space}})',
     feature: 'Variable',

@@ -15,25 +15,39 @@ interface BarDatum {
 const POSITIVE = '#b91c1c';
 const NEGATIVE = '#1d4ed8';
 
+// The chart shows the largest bars only; the table below it always lists every one.
+export const CHART_LIMIT = 15;
+
 function Bars({ bars }: { bars: BarDatum[] }) {
+  const { t } = useTranslation();
   const format = useFormat();
-  const height = Math.max(120, bars.length * 32 + 40);
+  const shown = [...bars]
+    .sort((a, b) => Math.abs(b.value) - Math.abs(a.value))
+    .slice(0, CHART_LIMIT);
+  const height = Math.max(120, shown.length * 28 + 40);
+  const longest = shown.reduce((n, bar) => Math.max(n, bar.name.length), 0);
+  const labelWidth = Math.min(240, Math.max(80, longest * 7 + 8));
   return (
+    <>
+    {bars.length > shown.length ? (
+      <p className="muted small">{t('tryit.chartLimited', { shown: shown.length, total: bars.length })}</p>
+    ) : null}
     <div className="chart" aria-hidden="true">
       <ResponsiveContainer width="100%" height={height}>
-        <BarChart data={bars} layout="vertical" margin={{ top: 8, right: 24, bottom: 8, left: 8 }}>
+        <BarChart data={shown} layout="vertical" margin={{ top: 8, right: 24, bottom: 8, left: 8 }}>
           <XAxis type="number" tickFormatter={(v: number) => format.number(v, 3)} />
-          <YAxis type="category" dataKey="name" width={140} />
+          <YAxis type="category" dataKey="name" width={labelWidth} interval={0} />
           <ReferenceLine x={0} stroke="#374151" />
           <Tooltip formatter={(v: number) => format.number(v, 4)} />
           <Bar dataKey="value" isAnimationActive={false}>
-            {bars.map((bar) => (
+            {shown.map((bar) => (
               <Cell key={bar.name} fill={bar.value >= 0 ? POSITIVE : NEGATIVE} />
             ))}
           </Bar>
         </BarChart>
       </ResponsiveContainer>
     </div>
+    </>
   );
 }
 
@@ -53,7 +67,7 @@ export function ExplanationView({ explanation, level = 3 }: { explanation: Expla
         ) : (
           <>
             <Bars bars={rows.map((r) => ({ name: r.feature, value: r.contribution }))} />
-            <table className="data-table">
+            <div className="table-scroll"><table className="data-table">
               <caption>
                 {t('tryit.contributionsCaption', { space: explanation.space ?? '' })}
               </caption>
@@ -73,7 +87,7 @@ export function ExplanationView({ explanation, level = 3 }: { explanation: Expla
                   </tr>
                 ))}
               </tbody>
-            </table>
+            </table></div>
             {explanation.bias !== null ? (
               <p className="muted">{t('tryit.bias', { bias: format.number(explanation.bias) })}</p>
             ) : null}
@@ -92,7 +106,7 @@ export function ExplanationView({ explanation, level = 3 }: { explanation: Expla
         ) : (
           <>
             <Bars bars={explanation.fired.map((r) => ({ name: r.rule, value: r.points }))} />
-            <table className="data-table">
+            <div className="table-scroll"><table className="data-table">
               <caption>
                 {t('tryit.rulesCaption', { total: format.number(explanation.total_points) })}
               </caption>
@@ -116,7 +130,7 @@ export function ExplanationView({ explanation, level = 3 }: { explanation: Expla
                   </tr>
                 ))}
               </tbody>
-            </table>
+            </table></div>
           </>
         )}
       </section>
@@ -128,7 +142,7 @@ export function ExplanationView({ explanation, level = 3 }: { explanation: Expla
       <Heading id={headingId}>{t('tryit.components')}</Heading>
       {explanation.ceiling ? <p>{t('tryit.ceiling', { ceiling: explanation.ceiling })}</p> : null}
       <Bars bars={explanation.components.map((c) => ({ name: c.name, value: c.contribution }))} />
-      <table className="data-table">
+      <div className="table-scroll"><table className="data-table">
         <caption>{t('tryit.componentsCaption')}</caption>
         <thead>
           <tr>
@@ -148,7 +162,7 @@ export function ExplanationView({ explanation, level = 3 }: { explanation: Expla
             </tr>
           ))}
         </tbody>
-      </table>
+      </table></div>
       {level === 3
         ? explanation.components.map((c) =>
             c.explanation ? (

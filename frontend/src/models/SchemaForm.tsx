@@ -80,10 +80,10 @@ function SelectField({
   // element, which the strict CSP refuses.
   return (
     <div className="field">
-      <label htmlFor={id}>
-        {fieldLabel(field)}
-        {required ? <span aria-hidden="true"> *</span> : null}
-      </label>
+      <span className="label-row">
+        <label htmlFor={id}>{fieldLabel(field)}</label>
+        {required ? <span aria-hidden="true" className="required-mark">*</span> : null}
+      </span>
       <select
         id={id}
         name={field.name}

@@ -43,10 +43,11 @@ export function Field({
       {...(autoComplete ? { autoComplete } : {})}
       {...(inputMode ? { inputMode } : {})}
     >
-      <Label>
-        {label}
-        {isRequired ? <span aria-hidden="true"> *</span> : null}
-      </Label>
+      {/* The mark stays outside the label, so the accessible name is the label alone. */}
+      <span className="label-row">
+        <Label>{label}</Label>
+        {isRequired ? <span aria-hidden="true" className="required-mark">*</span> : null}
+      </span>
       <Input />
       {description ? <Text slot="description">{description}</Text> : null}
       <FieldError className="field-error">{error}</FieldError>
