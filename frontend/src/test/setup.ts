@@ -4,3 +4,11 @@ import { afterEach } from 'vitest';
 import '../i18n';
 
 afterEach(() => cleanup());
+
+// jsdom has no layout: recharts' ResponsiveContainer needs a ResizeObserver to exist.
+class NoResizeObserver {
+  observe(): void {}
+  unobserve(): void {}
+  disconnect(): void {}
+}
+globalThis.ResizeObserver ??= NoResizeObserver as unknown as typeof ResizeObserver;
