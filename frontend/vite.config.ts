@@ -18,6 +18,20 @@ const proxied = {
   },
 };
 
+// Assay's Content-Security-Policy, exactly: `npm run preview` serves the build under it,
+// so a violation shows in the browser console before the Python side serves the files.
+const CSP =
+  "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+  "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; " +
+  "form-action 'self'; frame-ancestors 'none'";
+
+const proxy = {
+  '/v1': proxied,
+  '/openapi.json': proxied,
+  '/healthz': proxied,
+  '/readyz': proxied,
+};
+
 export default defineConfig({
   base: '/console/',
   plugins: [
@@ -67,14 +81,8 @@ export default defineConfig({
     modulePreload: { polyfill: false },
     chunkSizeWarningLimit: 900,
   },
-  server: {
-    proxy: {
-      '/v1': proxied,
-      '/openapi.json': proxied,
-      '/healthz': proxied,
-      '/readyz': proxied,
-    },
-  },
+  server: { proxy },
+  preview: { proxy, headers: { 'Content-Security-Policy': CSP } },
   test: {
     environment: 'jsdom',
     globals: true,

@@ -80,7 +80,7 @@ export function App({ queryClient = makeQueryClient() }: { queryClient?: QueryCl
     <ErrorBoundary>
       <QueryClientProvider client={queryClient}>
         <LocalisedAria>
-          <BrowserRouter basename="/console">
+          <BrowserRouter basename="/console" future={{ v7_startTransition: true, v7_relativeSplatPath: true }}>
             <SessionProvider>
               <AppRoutes />
             </SessionProvider>
