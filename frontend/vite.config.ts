@@ -11,7 +11,15 @@ const api = process.env.ASSAY_DEV_API ?? 'http://127.0.0.1:8000';
 const proxied = {
   target: api,
   changeOrigin: true,
-  configure: (proxy: { on: (event: 'proxyReq', cb: (req: { setHeader: (k: string, v: string) => void; getHeader: (k: string) => unknown }) => void) => void }) => {
+  configure: (proxy: {
+    on: (
+      event: 'proxyReq',
+      cb: (req: {
+        setHeader: (k: string, v: string) => void;
+        getHeader: (k: string) => unknown;
+      }) => void,
+    ) => void;
+  }) => {
     proxy.on('proxyReq', (req) => {
       if (req.getHeader('origin')) req.setHeader('origin', new URL(api).origin);
     });

@@ -7,7 +7,8 @@ const html = readFileSync(path, 'utf8').replace(/<!--[\s\S]*?-->/g, '');
 const problems = [];
 for (const match of html.matchAll(/<script\b([^>]*)>([\s\S]*?)<\/script>/gi)) {
   const [, attributes = '', body = ''] = match;
-  if (!/\bsrc=/.test(attributes) || body.trim()) problems.push(`inline script: ${match[0].slice(0, 80)}`);
+  if (!/\bsrc=/.test(attributes) || body.trim())
+    problems.push(`inline script: ${match[0].slice(0, 80)}`);
 }
 if (/<style\b/i.test(html)) problems.push('a <style> element');
 if (/\sstyle\s*=/i.test(html)) problems.push('a style="" attribute');

@@ -80,7 +80,10 @@ export function App({ queryClient = makeQueryClient() }: { queryClient?: QueryCl
     <ErrorBoundary>
       <QueryClientProvider client={queryClient}>
         <LocalisedAria>
-          <BrowserRouter basename="/console" future={{ v7_startTransition: true, v7_relativeSplatPath: true }}>
+          <BrowserRouter
+            basename="/console"
+            future={{ v7_startTransition: true, v7_relativeSplatPath: true }}
+          >
             <SessionProvider>
               <AppRoutes />
             </SessionProvider>

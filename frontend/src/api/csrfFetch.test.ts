@@ -8,7 +8,8 @@ function problem(status: number, reason?: string): Response {
   );
 }
 
-const ok = () => new Response('{}', { status: 200, headers: { 'Content-Type': 'application/json' } });
+const ok = () =>
+  new Response('{}', { status: 200, headers: { 'Content-Type': 'application/json' } });
 
 function post(body = '{"a":1}') {
   return new Request('http://localhost/v1/models/m/predict', { method: 'POST', body });
@@ -76,5 +77,30 @@ describe('createCsrfFetch', () => {
     const fetch = createCsrfFetch({ fetch: async () => problem(401), onUnauthorized });
     await fetch(new Request('http://localhost/v1/models'));
     expect(onUnauthorized).toHaveBeenCalledOnce();
+  });
+});
+
+describe('a token being fetched', () => {
+  it('is awaited by the next unsafe request', async () => {
+    const seen: Request[] = [];
+    let release: (r: Response) => void = () => undefined;
+    const fetch = createCsrfFetch({
+      fetch: (r) => {
+        seen.push(r);
+        if (new URL(r.url).pathname === '/v1/auth/csrf-token') {
+          return new Promise<Response>((resolve) => {
+            release = resolve;
+          });
+        }
+        return Promise.resolve(ok());
+      },
+    });
+    const refreshing = fetch.refresh();
+    const writing = fetch(post());
+    await Promise.resolve();
+    release(new Response(JSON.stringify({ csrf_token: '5.t' }), { status: 200 }));
+    await refreshing;
+    await writing;
+    expect(seen[1]?.headers.get('X-CSRF-Token')).toBe('5.t');
   });
 });

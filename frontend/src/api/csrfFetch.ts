@@ -18,6 +18,8 @@ export interface CsrfFetch {
   (input: Request): Promise<Response>;
   setToken(token: string | null): void;
   getToken(): string | null;
+  /** Fetch a fresh token for the current session (null when there is none). */
+  refresh(): Promise<string | null>;
 }
 
 export function createCsrfFetch(options: CsrfFetchOptions = {}): CsrfFetch {
@@ -65,6 +67,8 @@ export function createCsrfFetch(options: CsrfFetchOptions = {}): CsrfFetch {
     const unsafe = !SAFE.has(request.method.toUpperCase());
     // Kept to send again: a body can be read only once.
     const copy = unsafe ? request.clone() : null;
+    // A token being fetched (after a reload) is worth waiting for: no refused first write.
+    if (unsafe && pending) await pending;
     let response = await send(request, unsafe ? token : null);
     if (copy) {
       const reason = await csrfReason(response);
@@ -80,5 +84,6 @@ export function createCsrfFetch(options: CsrfFetchOptions = {}): CsrfFetch {
     token = value;
   };
   csrfFetch.getToken = () => token;
+  csrfFetch.refresh = refresh;
   return csrfFetch;
 }

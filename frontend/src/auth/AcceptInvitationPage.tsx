@@ -40,9 +40,7 @@ export function AcceptInvitationPage() {
           {t('auth.missingToken')}
         </div>
       ) : accept.data ? (
-        <Notice>
-          {t('auth.accepted', { org: accept.data.org_name, role: accept.data.role })}
-        </Notice>
+        <Notice>{t('auth.accepted', { org: accept.data.org_name, role: accept.data.role })}</Notice>
       ) : (
         <>
           <p>{t('auth.inviteIntro')}</p>

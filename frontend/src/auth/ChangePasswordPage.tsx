@@ -53,7 +53,11 @@ export function ChangePasswordPage() {
 
   if (loading) return null;
   if (!me) return <Navigate to="/sign-in" replace />;
-  const errors = fieldErrors(problem ?? undefined, ['current_password', 'new_password', 'password']);
+  const errors = fieldErrors(problem ?? undefined, [
+    'current_password',
+    'new_password',
+    'password',
+  ]);
   const newPasswordError = errors.new_password ?? errors.password;
 
   return (

@@ -66,9 +66,7 @@ export function MfaEnrolmentPage() {
             alt={t('auth.enrolQrAlt')}
             src={`data:image/svg+xml;charset=utf-8,${encodeURIComponent(begin.data.qr_svg)}`}
           />
-          <p>
-            {t('auth.enrolSecret', { secret: begin.data.secret })}
-          </p>
+          <p>{t('auth.enrolSecret', { secret: begin.data.secret })}</p>
           <Form
             onSubmit={(event) => {
               event.preventDefault();

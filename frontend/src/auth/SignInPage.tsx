@@ -58,7 +58,9 @@ export function SignInPage() {
 
   const mfa = useMutation({
     mutationFn: (challenge: string) =>
-      call(api.POST('/v1/auth/mfa', { body: { challenge, code: code.trim(), session: 'console' } })),
+      call(
+        api.POST('/v1/auth/mfa', { body: { challenge, code: code.trim(), session: 'console' } }),
+      ),
     onMutate: () => setProblem(null),
     onSuccess: async (answer) => {
       if (!('csrf_token' in answer)) return;

@@ -13,7 +13,8 @@ export function VerifyEmailPage() {
   const token = useFragmentToken();
   usePageTitle(t('auth.verifyTitle'));
   const verify = useMutation({
-    mutationFn: (value: string) => call(api.POST('/v1/auth/email/verify', { body: { token: value } })),
+    mutationFn: (value: string) =>
+      call(api.POST('/v1/auth/email/verify', { body: { token: value } })),
   });
   const { mutate } = verify;
   useEffect(() => {

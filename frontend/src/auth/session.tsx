@@ -49,6 +49,12 @@ export function SessionProvider({ children }: { children: React.ReactNode }) {
     [queryClient],
   );
 
+  // After a reload the session cookie survives but the in-memory CSRF token does not.
+  const signedIn = Boolean(me.data);
+  useEffect(() => {
+    if (signedIn && !csrfFetch.getToken()) void csrfFetch.refresh();
+  }, [signedIn]);
+
   const started = useCallback(
     async (answer: { csrf_token: string }) => {
       csrfFetch.setToken(answer.csrf_token);

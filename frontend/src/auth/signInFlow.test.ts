@@ -26,9 +26,14 @@ describe('signInReducer', () => {
 
   it('ignores an MFA answer outside the MFA step, and restarts', () => {
     expect(
-      signInReducer(initialSignIn, { type: 'mfa-accepted', answer: { csrf_token: 't', scope: 'full' } }),
+      signInReducer(initialSignIn, {
+        type: 'mfa-accepted',
+        answer: { csrf_token: 't', scope: 'full' },
+      }),
     ).toBe(initialSignIn);
-    expect(signInReducer({ step: 'mfa', challenge: 'c', email: 'e' }, { type: 'mfa-expired' })).toEqual({
+    expect(
+      signInReducer({ step: 'mfa', challenge: 'c', email: 'e' }, { type: 'mfa-expired' }),
+    ).toEqual({
       step: 'credentials',
       notice: 'mfa-expired',
     });

@@ -3,7 +3,11 @@ import { readFragmentToken } from './useFragmentToken';
 
 describe('readFragmentToken', () => {
   it('reads the token and removes the fragment from the address bar', () => {
-    history.replaceState(null, '', '/console/reset-password#token=abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG');
+    history.replaceState(
+      null,
+      '',
+      '/console/reset-password#token=abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG',
+    );
     expect(readFragmentToken()).toBe('abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG');
     expect(location.hash).toBe('');
     expect(location.pathname).toBe('/console/reset-password');

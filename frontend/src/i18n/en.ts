@@ -63,25 +63,29 @@ export const en = {
     setPassword: 'Set new password',
     resetDone: 'Your password has been reset. You can now sign in.',
     goToSignIn: 'Go to sign in',
-    missingToken: 'This link is incomplete. Open the link from the email again, or ask for a new one.',
+    missingToken:
+      'This link is incomplete. Open the link from the email again, or ask for a new one.',
     verifyTitle: 'Confirm your email address',
     verifying: 'Confirming your email address…',
     verified: 'Your email address is confirmed. You can now sign in.',
     inviteTitle: 'Accept the invitation',
-    inviteIntro: 'If you already have an account, enter its password. Otherwise choose a password and your name for the new account.',
+    inviteIntro:
+      'If you already have an account, enter its password. Otherwise choose a password and your name for the new account.',
     displayName: 'Your name (new accounts)',
     invitePassword: 'Password',
     invitePasswordHelp: 'Your current password, or a new one of at least 15 characters.',
     accept: 'Accept invitation',
     accepted: 'You have joined {{org}} as {{role}}. Sign in to continue.',
     enrolTitle: 'Set up two-step verification',
-    enrolIntro: 'Your organisation requires two-step verification. Scan the code with an authenticator app, then enter the code it shows.',
+    enrolIntro:
+      'Your organisation requires two-step verification. Scan the code with an authenticator app, then enter the code it shows.',
     enrolStart: 'Show the setup code',
     enrolSecret: 'Setup key (if you cannot scan): {{secret}}',
     enrolQrAlt: 'QR code for your authenticator app',
     enrolConfirm: 'Confirm code',
     backupCodesTitle: 'Your backup codes',
-    backupCodesIntro: 'Store these codes somewhere safe. Each works once if you lose your authenticator. Sign in again to continue.',
+    backupCodesIntro:
+      'Store these codes somewhere safe. Each works once if you lose your authenticator. Sign in again to continue.',
   },
   models: {
     title: 'Models',

@@ -8,7 +8,9 @@ export function useFormat() {
     number: (value: number, digits = 4) =>
       new Intl.NumberFormat(locale, { maximumFractionDigits: digits }).format(value),
     dateTime: (iso: string) =>
-      new Intl.DateTimeFormat(locale, { dateStyle: 'medium', timeStyle: 'short' }).format(new Date(iso)),
+      new Intl.DateTimeFormat(locale, { dateStyle: 'medium', timeStyle: 'short' }).format(
+        new Date(iso),
+      ),
     list: (items: string[]) => new Intl.ListFormat(locale, { type: 'conjunction' }).format(items),
   };
 }

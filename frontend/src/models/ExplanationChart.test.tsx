@@ -62,7 +62,9 @@ describe('ExplanationView', () => {
       ],
     });
     render(<ExplanationView explanation={explanation!} />);
-    const table = screen.getByRole('table', { name: 'Contribution of each component to the score' });
+    const table = screen.getByRole('table', {
+      name: 'Contribution of each component to the score',
+    });
     expect(within(table).getByRole('rowheader', { name: 'pillar' })).toBeInTheDocument();
     expect(screen.getByText('No rule fired.')).toBeInTheDocument();
   });
@@ -70,7 +72,11 @@ describe('ExplanationView', () => {
   it('says so when a model gives no attribution', () => {
     render(
       <ExplanationView
-        explanation={readExplanation({ kind: 'features', contributions: null, note: 'ONNX graphs carry no attribution' })!}
+        explanation={readExplanation({
+          kind: 'features',
+          contributions: null,
+          note: 'ONNX graphs carry no attribution',
+        })!}
       />,
     );
     expect(screen.getByText('ONNX graphs carry no attribution')).toBeInTheDocument();

@@ -3,7 +3,16 @@
 // assistive technology.
 import { useId } from 'react';
 import { useTranslation } from 'react-i18next';
-import { Bar, BarChart, Cell, ReferenceLine, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
+import {
+  Bar,
+  BarChart,
+  Cell,
+  ReferenceLine,
+  ResponsiveContainer,
+  Tooltip,
+  XAxis,
+  YAxis,
+} from 'recharts';
 import { useFormat } from '../i18n/format';
 import type { Explanation } from './explanation';
 
@@ -29,29 +38,41 @@ function Bars({ bars }: { bars: BarDatum[] }) {
   const labelWidth = Math.min(240, Math.max(80, longest * 7 + 8));
   return (
     <>
-    {bars.length > shown.length ? (
-      <p className="muted small">{t('tryit.chartLimited', { shown: shown.length, total: bars.length })}</p>
-    ) : null}
-    <div className="chart" aria-hidden="true">
-      <ResponsiveContainer width="100%" height={height}>
-        <BarChart data={shown} layout="vertical" margin={{ top: 8, right: 24, bottom: 8, left: 8 }}>
-          <XAxis type="number" tickFormatter={(v: number) => format.number(v, 3)} />
-          <YAxis type="category" dataKey="name" width={labelWidth} interval={0} />
-          <ReferenceLine x={0} stroke="#374151" />
-          <Tooltip formatter={(v: number) => format.number(v, 4)} />
-          <Bar dataKey="value" isAnimationActive={false}>
-            {shown.map((bar) => (
-              <Cell key={bar.name} fill={bar.value >= 0 ? POSITIVE : NEGATIVE} />
-            ))}
-          </Bar>
-        </BarChart>
-      </ResponsiveContainer>
-    </div>
+      {bars.length > shown.length ? (
+        <p className="muted small">
+          {t('tryit.chartLimited', { shown: shown.length, total: bars.length })}
+        </p>
+      ) : null}
+      <div className="chart" aria-hidden="true">
+        <ResponsiveContainer width="100%" height={height}>
+          <BarChart
+            data={shown}
+            layout="vertical"
+            margin={{ top: 8, right: 24, bottom: 8, left: 8 }}
+          >
+            <XAxis type="number" tickFormatter={(v: number) => format.number(v, 3)} />
+            <YAxis type="category" dataKey="name" width={labelWidth} interval={0} />
+            <ReferenceLine x={0} stroke="#374151" />
+            <Tooltip formatter={(v: number) => format.number(v, 4)} />
+            <Bar dataKey="value" isAnimationActive={false}>
+              {shown.map((bar) => (
+                <Cell key={bar.name} fill={bar.value >= 0 ? POSITIVE : NEGATIVE} />
+              ))}
+            </Bar>
+          </BarChart>
+        </ResponsiveContainer>
+      </div>
     </>
   );
 }
 
-export function ExplanationView({ explanation, level = 3 }: { explanation: Explanation; level?: 3 | 4 }) {
+export function ExplanationView({
+  explanation,
+  level = 3,
+}: {
+  explanation: Explanation;
+  level?: 3 | 4;
+}) {
   const { t } = useTranslation();
   const format = useFormat();
   const headingId = useId();
@@ -67,27 +88,29 @@ export function ExplanationView({ explanation, level = 3 }: { explanation: Expla
         ) : (
           <>
             <Bars bars={rows.map((r) => ({ name: r.feature, value: r.contribution }))} />
-            <div className="table-scroll"><table className="data-table">
-              <caption>
-                {t('tryit.contributionsCaption', { space: explanation.space ?? '' })}
-              </caption>
-              <thead>
-                <tr>
-                  <th scope="col">{t('tryit.feature')}</th>
-                  <th scope="col">{t('tryit.value')}</th>
-                  <th scope="col">{t('tryit.contribution')}</th>
-                </tr>
-              </thead>
-              <tbody>
-                {rows.map((r) => (
-                  <tr key={r.feature}>
-                    <th scope="row">{r.feature}</th>
-                    <td className="num">{format.number(r.value)}</td>
-                    <td className="num">{format.number(r.contribution)}</td>
+            <div className="table-scroll">
+              <table className="data-table">
+                <caption>
+                  {t('tryit.contributionsCaption', { space: explanation.space ?? '' })}
+                </caption>
+                <thead>
+                  <tr>
+                    <th scope="col">{t('tryit.feature')}</th>
+                    <th scope="col">{t('tryit.value')}</th>
+                    <th scope="col">{t('tryit.contribution')}</th>
                   </tr>
-                ))}
-              </tbody>
-            </table></div>
+                </thead>
+                <tbody>
+                  {rows.map((r) => (
+                    <tr key={r.feature}>
+                      <th scope="row">{r.feature}</th>
+                      <td className="num">{format.number(r.value)}</td>
+                      <td className="num">{format.number(r.contribution)}</td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            </div>
             {explanation.bias !== null ? (
               <p className="muted">{t('tryit.bias', { bias: format.number(explanation.bias) })}</p>
             ) : null}
@@ -106,31 +129,35 @@ export function ExplanationView({ explanation, level = 3 }: { explanation: Expla
         ) : (
           <>
             <Bars bars={explanation.fired.map((r) => ({ name: r.rule, value: r.points }))} />
-            <div className="table-scroll"><table className="data-table">
-              <caption>
-                {t('tryit.rulesCaption', { total: format.number(explanation.total_points) })}
-              </caption>
-              <thead>
-                <tr>
-                  <th scope="col">{t('tryit.rule')}</th>
-                  <th scope="col">{t('tryit.points')}</th>
-                </tr>
-              </thead>
-              <tbody>
-                {explanation.fired.map((r) => (
-                  <tr key={r.rule}>
-                    <th scope="row">
-                      {r.rule}
-                      {r.description ? <span className="muted small"> — {r.description}</span> : null}
-                    </th>
-                    <td className="num">
-                      {format.number(r.points)}
-                      {r.capped ? ` (${t('tryit.capped')})` : ''}
-                    </td>
+            <div className="table-scroll">
+              <table className="data-table">
+                <caption>
+                  {t('tryit.rulesCaption', { total: format.number(explanation.total_points) })}
+                </caption>
+                <thead>
+                  <tr>
+                    <th scope="col">{t('tryit.rule')}</th>
+                    <th scope="col">{t('tryit.points')}</th>
                   </tr>
-                ))}
-              </tbody>
-            </table></div>
+                </thead>
+                <tbody>
+                  {explanation.fired.map((r) => (
+                    <tr key={r.rule}>
+                      <th scope="row">
+                        {r.rule}
+                        {r.description ? (
+                          <span className="muted small"> — {r.description}</span>
+                        ) : null}
+                      </th>
+                      <td className="num">
+                        {format.number(r.points)}
+                        {r.capped ? ` (${t('tryit.capped')})` : ''}
+                      </td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            </div>
           </>
         )}
       </section>
@@ -142,27 +169,29 @@ export function ExplanationView({ explanation, level = 3 }: { explanation: Expla
       <Heading id={headingId}>{t('tryit.components')}</Heading>
       {explanation.ceiling ? <p>{t('tryit.ceiling', { ceiling: explanation.ceiling })}</p> : null}
       <Bars bars={explanation.components.map((c) => ({ name: c.name, value: c.contribution }))} />
-      <div className="table-scroll"><table className="data-table">
-        <caption>{t('tryit.componentsCaption')}</caption>
-        <thead>
-          <tr>
-            <th scope="col">{t('tryit.component')}</th>
-            <th scope="col">{t('tryit.componentScore')}</th>
-            <th scope="col">{t('tryit.weight')}</th>
-            <th scope="col">{t('tryit.contribution')}</th>
-          </tr>
-        </thead>
-        <tbody>
-          {explanation.components.map((c) => (
-            <tr key={c.name}>
-              <th scope="row">{c.name}</th>
-              <td className="num">{format.number(c.score)}</td>
-              <td className="num">{format.number(c.weight)}</td>
-              <td className="num">{format.number(c.contribution)}</td>
+      <div className="table-scroll">
+        <table className="data-table">
+          <caption>{t('tryit.componentsCaption')}</caption>
+          <thead>
+            <tr>
+              <th scope="col">{t('tryit.component')}</th>
+              <th scope="col">{t('tryit.componentScore')}</th>
+              <th scope="col">{t('tryit.weight')}</th>
+              <th scope="col">{t('tryit.contribution')}</th>
             </tr>
-          ))}
-        </tbody>
-      </table></div>
+          </thead>
+          <tbody>
+            {explanation.components.map((c) => (
+              <tr key={c.name}>
+                <th scope="row">{c.name}</th>
+                <td className="num">{format.number(c.score)}</td>
+                <td className="num">{format.number(c.weight)}</td>
+                <td className="num">{format.number(c.contribution)}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
       {level === 3
         ? explanation.components.map((c) =>
             c.explanation ? (

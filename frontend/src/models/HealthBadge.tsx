@@ -1,6 +1,12 @@
 import { useTranslation } from 'react-i18next';
 
-export function HealthBadge({ status, reason }: { status: string | undefined; reason?: string | null }) {
+export function HealthBadge({
+  status,
+  reason,
+}: {
+  status: string | undefined;
+  reason?: string | null;
+}) {
   const { t } = useTranslation();
   const kind = status === 'healthy' ? 'healthy' : status === 'unhealthy' ? 'unhealthy' : 'unknown';
   const text = t(`models.${kind}`);

@@ -15,10 +15,12 @@ function Constraints({ field }: { field: FieldSpec }) {
   const format = useFormat();
   const parts: string[] = [];
   const { minimum: min, maximum: max } = field;
-  if (min != null && max != null) parts.push(t('models.range', { min: format.number(min, 6), max: format.number(max, 6) }));
+  if (min != null && max != null)
+    parts.push(t('models.range', { min: format.number(min, 6), max: format.number(max, 6) }));
   else if (min != null) parts.push(t('models.atLeast', { min: format.number(min, 6) }));
   else if (max != null) parts.push(t('models.atMost', { max: format.number(max, 6) }));
-  if (field.enum?.length) parts.push(t('models.oneOf', { values: field.enum.map(String).join(', ') }));
+  if (field.enum?.length)
+    parts.push(t('models.oneOf', { values: field.enum.map(String).join(', ') }));
   if (field.pattern) parts.push(field.pattern);
   return <>{parts.join('; ') || '—'}</>;
 }
@@ -36,7 +38,10 @@ export function ModelDetailPage() {
   return (
     <div className="page">
       <p>
-        <Link to="/models">← {t('models.back')}</Link>
+        <Link to="/models">
+          <span aria-hidden="true">← </span>
+          {t('models.back')}
+        </Link>
       </p>
       <h1>{t('models.detailTitle', { name })}</h1>
       {model.isPending ? <p role="status">{t('app.loading')}</p> : null}

@@ -56,7 +56,10 @@ export function ModelsPage() {
                     </td>
                     <td className="num">{latest ? `v${latest.version}` : '—'}</td>
                     <td>
-                      <HealthBadge status={serving?.status} reason={serving?.status_reason ?? null} />
+                      <HealthBadge
+                        status={serving?.status}
+                        reason={serving?.status_reason ?? null}
+                      />
                     </td>
                   </tr>
                 );

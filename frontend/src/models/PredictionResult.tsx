@@ -18,7 +18,8 @@ export function PredictionResult({ answer }: { answer: Answer }) {
         <ul>
           {result.errors.map((e, i) => (
             <li key={i}>
-              {typeof e.field === 'string' ? <code>{e.field}</code> : null} {String(e.message ?? '')}
+              {typeof e.field === 'string' ? <code>{e.field}</code> : null}{' '}
+              {String(e.message ?? '')}
             </li>
           ))}
         </ul>
@@ -61,9 +62,7 @@ export function PredictionResult({ answer }: { answer: Answer }) {
           </dl>
         </>
       ) : null}
-      {explanation ? (
-        <ExplanationView explanation={explanation} />
-      ) : null}
+      {explanation ? <ExplanationView explanation={explanation} /> : null}
     </>
   );
 }

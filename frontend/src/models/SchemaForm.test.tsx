@@ -15,7 +15,12 @@ const fields: FieldSpec[] = [
 function setup(serverErrors?: Record<string, string>) {
   const onSubmit = vi.fn();
   const view = render(
-    <SchemaForm fields={fields} onSubmit={onSubmit} submitLabel="Score" serverErrors={serverErrors ?? {}} />,
+    <SchemaForm
+      fields={fields}
+      onSubmit={onSubmit}
+      submitLabel="Score"
+      serverErrors={serverErrors ?? {}}
+    />,
   );
   return { onSubmit, user: userEvent.setup(), ...view };
 }
@@ -45,7 +50,9 @@ describe('SchemaForm', () => {
     const amount = screen.getByRole('textbox', { name: 'Amount (USD)' });
     expect(amount).toHaveAttribute('aria-invalid', 'true');
     expect(amount).toHaveAccessibleDescription(expect.stringContaining('Enter a value.'));
-    expect(screen.getByRole('combobox', { name: 'Country' })).toHaveAccessibleDescription('Enter a value.');
+    expect(screen.getByRole('combobox', { name: 'Country' })).toHaveAccessibleDescription(
+      'Enter a value.',
+    );
     expect(amount).toHaveFocus();
   });
 

@@ -82,7 +82,11 @@ function SelectField({
     <div className="field">
       <span className="label-row">
         <label htmlFor={id}>{fieldLabel(field)}</label>
-        {required ? <span aria-hidden="true" className="required-mark">*</span> : null}
+        {required ? (
+          <span aria-hidden="true" className="required-mark">
+            *
+          </span>
+        ) : null}
       </span>
       <select
         id={id}

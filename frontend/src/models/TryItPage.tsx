@@ -52,7 +52,10 @@ export default function TryItPage() {
   return (
     <div className="page">
       <p>
-        <Link to={`/models/${encodeURIComponent(name)}`}>← {t('models.detailTitle', { name })}</Link>
+        <Link to={`/models/${encodeURIComponent(name)}`}>
+          <span aria-hidden="true">← </span>
+          {t('models.detailTitle', { name })}
+        </Link>
       </p>
       <h1>{t('tryit.title', { name })}</h1>
       <p>{t('tryit.intro')}</p>

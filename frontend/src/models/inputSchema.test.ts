@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { inputFields, isRequired, parseInputSchema, parseNumber, validateRecord } from './inputSchema';
+import {
+  inputFields,
+  isRequired,
+  parseInputSchema,
+  parseNumber,
+  validateRecord,
+} from './inputSchema';
 
 describe('input schema', () => {
   it('reads the fields and leaves derived ones to the server', () => {
@@ -28,7 +34,10 @@ describe('input schema', () => {
 
   it('checks string length and full-match patterns', () => {
     const fields = [{ name: 'code', type: 'string' as const, pattern: '[A-Z]{2}', max_length: 2 }];
-    expect(validateRecord(fields, { code: 'GBX' }).problems.code).toEqual({ code: 'max_length', limit: 2 });
+    expect(validateRecord(fields, { code: 'GBX' }).problems.code).toEqual({
+      code: 'max_length',
+      limit: 2,
+    });
     expect(validateRecord(fields, { code: 'gb' }).problems.code).toEqual({ code: 'pattern' });
     expect(validateRecord(fields, { code: 'GB' }).record).toEqual({ code: 'GB' });
   });

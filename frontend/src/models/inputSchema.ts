@@ -52,7 +52,9 @@ export function acceptsInput(field: FieldSpec): boolean {
 /** Same rule as FieldSpec.is_required on the server. */
 export function isRequired(field: FieldSpec): boolean {
   if (field.required !== undefined && field.required !== null) return field.required;
-  return acceptsInput(field) && (field.default === undefined || field.default === null) && !field.derive;
+  return (
+    acceptsInput(field) && (field.default === undefined || field.default === null) && !field.derive
+  );
 }
 
 export function inputFields(schema: InputSchema): FieldSpec[] {
@@ -66,7 +68,9 @@ export function initialValues(fields: FieldSpec[]): FormValues {
   const values: FormValues = {};
   for (const field of fields) {
     if (field.type === 'boolean') values[field.name] = field.default === true;
-    else values[field.name] = field.default === undefined || field.default === null ? '' : String(field.default);
+    else
+      values[field.name] =
+        field.default === undefined || field.default === null ? '' : String(field.default);
   }
   return values;
 }
@@ -83,7 +87,10 @@ export type FieldProblem =
 
 /** Numbers as typed in either language: "1 234,5" or "1234.5". */
 export function parseNumber(text: string): number | null {
-  const compact = text.trim().replace(/[\s\u00a0\u202f]/g, '').replace(',', '.');
+  const compact = text
+    .trim()
+    .replace(/[\s\u00a0\u202f]/g, '')
+    .replace(',', '.');
   if (compact === '' || !/^[-+]?(\d+\.?\d*|\.\d+)(e[-+]?\d+)?$/i.test(compact)) return null;
   const value = Number(compact);
   return Number.isFinite(value) ? value : null;

@@ -160,7 +160,9 @@ export function PredictionsPage() {
                 <tr key={item.id}>
                   <th scope="row">{format.dateTime(item.created_at)}</th>
                   <td>
-                    <Link to={`/models/${encodeURIComponent(item.model_name)}`}>{item.model_name}</Link>{' '}
+                    <Link to={`/models/${encodeURIComponent(item.model_name)}`}>
+                      {item.model_name}
+                    </Link>{' '}
                     v{item.version}
                   </td>
                   <td className="num">{format.number(item.score)}</td>

@@ -3,7 +3,9 @@ import { useTranslation } from 'react-i18next';
 
 export function OfflineNotice() {
   const { t } = useTranslation();
-  const [offline, setOffline] = useState(() => typeof navigator !== 'undefined' && !navigator.onLine);
+  const [offline, setOffline] = useState(
+    () => typeof navigator !== 'undefined' && !navigator.onLine,
+  );
   useEffect(() => {
     const on = () => setOffline(false);
     const off = () => setOffline(true);

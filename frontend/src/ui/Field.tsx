@@ -46,7 +46,11 @@ export function Field({
       {/* The mark stays outside the label, so the accessible name is the label alone. */}
       <span className="label-row">
         <Label>{label}</Label>
-        {isRequired ? <span aria-hidden="true" className="required-mark">*</span> : null}
+        {isRequired ? (
+          <span aria-hidden="true" className="required-mark">
+            *
+          </span>
+        ) : null}
       </span>
       <Input />
       {description ? <Text slot="description">{description}</Text> : null}
