@@ -7,9 +7,9 @@ In a temporary directory: build the wheel from this checkout, create a fresh ven
 ranges, no requirements.lock), check that no optional package came with the base
 install, then in a temporary working and data directory: start `assay serve` on its
 embedded defaults (SQLite, in-process cache) on a free loopback port, wait for /readyz,
-fetch /docs and its assets, run `assay demo` against the same data directory (it trains
-the pack shipped in the wheel), score one startup with the demo's API key, and stop the
-server with SIGTERM, which must exit 0.
+fetch /docs and its assets, and the console's page and scripts, run `assay demo` against
+the same data directory (it trains the pack shipped in the wheel), score one startup
+with the demo's API key, and stop the server with SIGTERM, which must exit 0.
 
 Any failure exits 1 with one line naming the step, and the server's log. Only the
 standard library is used, so any Python 3.11+ runs it (`make smoke`, CI). The network is
@@ -215,6 +215,20 @@ def check_docs(base: str) -> None:
             raise SmokeFailure(f"GET /docs/{name} answered {status} ({len(content)} bytes)")
 
 
+def check_console(base: str) -> None:
+    """The console ships inside the wheel: its page, and every script the page loads."""
+    status, page = http("GET", f"{base}/console/models")
+    if status != 200 or b'<div id="root">' not in page:
+        raise SmokeFailure(f"GET /console/models answered {status}: is the console in the wheel?")
+    scripts = re.findall(rb'src="(/console/assets/[^"]+\.js)"', page)
+    if not scripts:
+        raise SmokeFailure("the console's index.html loads no script from /console/assets/")
+    for script in scripts:
+        status, content = http("GET", base + script.decode())
+        if status != 200 or not content:
+            raise SmokeFailure(f"GET {script.decode()} answered {status} ({len(content)} bytes)")
+
+
 def run_demo(venv: Path, work: Path, env: dict[str, str]) -> tuple[str, bytes]:
     output = run(
         [str(venv / "bin" / "assay"), "demo"],
@@ -294,6 +308,7 @@ def smoke(work: Path, extras: str) -> None:
         with step(f"assay serve on {base}, waiting for /readyz"):
             wait_until_ready(server, base, log)
             check_docs(base)
+            check_console(base)
         with step("assay demo (trains the pack shipped in the wheel)"):
             key, body = run_demo(venv, home, env)
         with step("one prediction with the demo's API key"):

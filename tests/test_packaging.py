@@ -8,6 +8,7 @@ The lock-free install itself (a fresh venv, today's releases, serve, demo, predi
 from __future__ import annotations
 
 import email
+import re
 import shutil
 import subprocess
 import sys
@@ -22,10 +23,12 @@ from packaging.utils import canonicalize_name
 from assay.core.tracing import OTEL, SENTRY
 from assay.engine.runtimes import RUNTIMES
 from assay.http.docs import ASSET_TYPES
+from tests.conftest import IN_CI
 
 REPO = Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
 PACK = REPO / "examples" / "startup_success"
+CONSOLE_BUILD = REPO / "src" / "assay" / "console" / "static"
 # Projects whose next major is not where breaking changes wait (ADR 0015).
 UNBOUNDED = {"cryptography"}
 # What the optional integrations and runtimes import; starting Assay imports none of them.
@@ -88,6 +91,25 @@ def test_the_wheel_ships_the_example_pack_without_its_trained_artifacts(
     shipped = {name.removeprefix(prefix) for name in wheel.namelist() if name.startswith(prefix)}
     assert shipped == _source_files(PACK)
     assert {"manifest.yaml", "train.py", "profiles/series_a.json"} <= shipped
+
+
+def test_the_wheel_ships_the_built_console_with_its_hashed_assets(wheel: zipfile.ZipFile) -> None:
+    # Git ignores the build (a build output), so only the `artifacts` rule brings it in.
+    if not CONSOLE_BUILD.joinpath("index.html").is_file():
+        if IN_CI:
+            pytest.fail("the console is not built: make install builds it")
+        pytest.skip("the console is not built (make console)")
+    prefix = "assay/console/static/"
+    shipped = {name.removeprefix(prefix) for name in wheel.namelist() if name.startswith(prefix)}
+    built = {
+        p.relative_to(CONSOLE_BUILD).as_posix() for p in CONSOLE_BUILD.rglob("*") if p.is_file()
+    }
+    assert shipped == built
+    assert {"index.html", "sw.js", "manifest.webmanifest"} <= shipped
+    hashed = [name for name in shipped if re.fullmatch(r"assets/[\w-]+-[\w-]{8}\.(js|css)", name)]
+    assert any(name.endswith(".js") for name in hashed), shipped
+    assert any(name.endswith(".css") for name in hashed), shipped
+    assert wheel.read(prefix + "index.html") == (CONSOLE_BUILD / "index.html").read_bytes()
 
 
 def test_the_wheel_ships_the_license_types_and_migrations(wheel: zipfile.ZipFile) -> None:
