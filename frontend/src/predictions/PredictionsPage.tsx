@@ -92,6 +92,7 @@ export function PredictionsPage() {
           {t('predictions.filters')}
         </h2>
         <Form
+          validationBehavior="aria"
           className="filters"
           onSubmit={(event) => {
             event.preventDefault();
