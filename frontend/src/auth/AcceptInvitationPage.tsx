@@ -46,6 +46,7 @@ export function AcceptInvitationPage() {
           <p>{t('auth.inviteIntro')}</p>
           <ProblemAlert problem={problem} />
           <Form
+            validationBehavior="aria"
             onSubmit={(event) => {
               event.preventDefault();
               accept.mutate(token);

@@ -67,6 +67,7 @@ export function ChangePasswordPage() {
       {done ? <Notice>{t('auth.changed')}</Notice> : null}
       <ProblemAlert problem={problem} />
       <Form
+        validationBehavior="aria"
         onSubmit={(event) => {
           event.preventDefault();
           if (next !== confirm) {

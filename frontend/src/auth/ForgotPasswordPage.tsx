@@ -30,6 +30,7 @@ export function ForgotPasswordPage() {
           <p>{t('auth.forgotIntro')}</p>
           <ProblemAlert problem={problem} />
           <Form
+            validationBehavior="aria"
             onSubmit={(event) => {
               event.preventDefault();
               send.mutate();

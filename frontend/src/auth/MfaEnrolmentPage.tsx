@@ -68,6 +68,7 @@ export function MfaEnrolmentPage() {
           />
           <p>{t('auth.enrolSecret', { secret: begin.data.secret })}</p>
           <Form
+            validationBehavior="aria"
             onSubmit={(event) => {
               event.preventDefault();
               confirm.mutate();

@@ -38,6 +38,7 @@ export function ResetPasswordPage() {
         <>
           <ProblemAlert problem={problem} />
           <Form
+            validationBehavior="aria"
             onSubmit={(event) => {
               event.preventDefault();
               if (password !== confirm) return setMismatch(true);

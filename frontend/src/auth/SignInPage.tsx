@@ -83,6 +83,7 @@ export function SignInPage() {
         <p>{t('auth.mfaIntro')}</p>
         <ProblemAlert problem={problem} />
         <Form
+          validationBehavior="aria"
           onSubmit={(event) => {
             event.preventDefault();
             mfa.mutate(state.challenge);
@@ -128,6 +129,7 @@ export function SignInPage() {
       ) : null}
       <ProblemAlert problem={problem} />
       <Form
+        validationBehavior="aria"
         onSubmit={(event) => {
           event.preventDefault();
           credentials.mutate();

@@ -175,6 +175,7 @@ export const en = {
   predictions: {
     title: 'Predictions',
     filters: 'Filters',
+    anyModel: 'All models',
     model: 'Model',
     label: 'Verdict',
     since: 'From',

@@ -179,6 +179,7 @@ export const fr: Catalogue = {
   predictions: {
     title: 'Prédictions',
     filters: 'Filtres',
+    anyModel: 'Tous les modèles',
     model: 'Modèle',
     label: 'Verdict',
     since: 'Du',

@@ -76,6 +76,7 @@ export function ExplanationView({
   const { t } = useTranslation();
   const format = useFormat();
   const headingId = useId();
+  const captionId = `${headingId}-caption`;
   const Heading = level === 3 ? 'h3' : 'h4';
 
   if (explanation.kind === 'features') {
@@ -88,9 +89,9 @@ export function ExplanationView({
         ) : (
           <>
             <Bars bars={rows.map((r) => ({ name: r.feature, value: r.contribution }))} />
-            <div className="table-scroll">
+            <div className="table-scroll" tabIndex={0} role="region" aria-labelledby={captionId}>
               <table className="data-table">
-                <caption>
+                <caption id={captionId}>
                   {t('tryit.contributionsCaption', { space: explanation.space ?? '' })}
                 </caption>
                 <thead>
@@ -129,9 +130,9 @@ export function ExplanationView({
         ) : (
           <>
             <Bars bars={explanation.fired.map((r) => ({ name: r.rule, value: r.points }))} />
-            <div className="table-scroll">
+            <div className="table-scroll" tabIndex={0} role="region" aria-labelledby={captionId}>
               <table className="data-table">
-                <caption>
+                <caption id={captionId}>
                   {t('tryit.rulesCaption', { total: format.number(explanation.total_points) })}
                 </caption>
                 <thead>
@@ -169,9 +170,9 @@ export function ExplanationView({
       <Heading id={headingId}>{t('tryit.components')}</Heading>
       {explanation.ceiling ? <p>{t('tryit.ceiling', { ceiling: explanation.ceiling })}</p> : null}
       <Bars bars={explanation.components.map((c) => ({ name: c.name, value: c.contribution }))} />
-      <div className="table-scroll">
+      <div className="table-scroll" tabIndex={0} role="region" aria-labelledby={captionId}>
         <table className="data-table">
-          <caption>{t('tryit.componentsCaption')}</caption>
+          <caption id={captionId}>{t('tryit.componentsCaption')}</caption>
           <thead>
             <tr>
               <th scope="col">{t('tryit.component')}</th>

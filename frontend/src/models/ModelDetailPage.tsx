@@ -84,7 +84,12 @@ export function ModelDetailPage() {
           </div>
 
           <h2>{t('models.versions')}</h2>
-          <div className="table-scroll">
+          <div
+            className="table-scroll"
+            tabIndex={0}
+            role="region"
+            aria-label={t('models.versions')}
+          >
             <table className="data-table">
               <caption className="visually-hidden">{t('models.versions')}</caption>
               <thead>
@@ -131,7 +136,12 @@ export function ModelDetailPage() {
           ) : (
             <>
               {schema.description ? <p>{schema.description}</p> : null}
-              <div className="table-scroll">
+              <div
+                className="table-scroll"
+                tabIndex={0}
+                role="region"
+                aria-label={t('models.inputSchema')}
+              >
                 <table className="data-table">
                   <caption className="visually-hidden">{t('models.inputSchema')}</caption>
                   <thead>

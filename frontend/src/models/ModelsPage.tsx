@@ -23,7 +23,7 @@ export function ModelsPage() {
       {models.isError ? <ProblemAlert problem={toProblem(models.error)} /> : null}
       {models.data && models.data.length === 0 ? <p>{t('models.empty')}</p> : null}
       {models.data && models.data.length > 0 ? (
-        <div className="table-scroll">
+        <div className="table-scroll" tabIndex={0} role="region" aria-label={t('models.title')}>
           <table className="data-table">
             <caption className="visually-hidden">{t('models.title')}</caption>
             <thead>

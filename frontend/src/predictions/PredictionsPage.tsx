@@ -92,6 +92,7 @@ export function PredictionsPage() {
           {t('predictions.filters')}
         </h2>
         <Form
+          validationBehavior="aria"
           className="filters"
           onSubmit={(event) => {
             event.preventDefault();
@@ -107,7 +108,7 @@ export function PredictionsPage() {
               value={draft.model}
               onChange={(e) => setDraft({ ...draft, model: e.target.value })}
             >
-              <option value="">—</option>
+              <option value="">{t('predictions.anyModel')}</option>
               {(models.data ?? []).map((m) => (
                 <option key={m.id} value={m.name}>
                   {m.name}
@@ -142,7 +143,12 @@ export function PredictionsPage() {
       {pages.isError ? <ProblemAlert problem={toProblem(pages.error)} /> : null}
       {pages.isSuccess && items.length === 0 ? <p role="status">{t('predictions.empty')}</p> : null}
       {items.length > 0 ? (
-        <div className="table-scroll">
+        <div
+          className="table-scroll"
+          tabIndex={0}
+          role="region"
+          aria-label={t('predictions.title')}
+        >
           <table className="data-table">
             <caption className="visually-hidden">{t('predictions.title')}</caption>
             <thead>
