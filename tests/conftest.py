@@ -192,11 +192,13 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 # --- databases ---------------------------------------------------------------------------
 
 
-async def _create_postgres_database() -> tuple[str, Callable[[], Any]]:
+async def _create_postgres_database(template: str | None = None) -> tuple[str, Callable[[], Any]]:
     name = f"assay_t_{uuid.uuid4().hex[:12]}"
     conn = await asyncpg.connect(PG_ADMIN_DSN)
     try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
+        await conn.execute(
+            f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else "")
+        )
     finally:
         await conn.close()
 
@@ -259,7 +261,9 @@ _TEMPLATE_DIR: list[Path] = []
 
 async def _migrate(url: str) -> None:
     """Run the shipped migrations on ``url`` with the engine the application would use."""
-    settings = Settings(_env_file=None, env="test", data_dir=_TEMPLATE_DIR[0], database_url=url)  # type: ignore[call-arg]
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None, env="test", data_dir=_TEMPLATE_DIR[0], database_url=url
+    )
     engine = create_engine_for(settings)
     try:
         await upgrade(engine)
@@ -333,24 +337,6 @@ async def _template(kind: str) -> Any:
     return template
 
 
-async def _copy_postgres_template(template: str) -> tuple[str, Callable[[], Any]]:
-    name = f"assay_t_{uuid.uuid4().hex[:12]}"
-    conn = await asyncpg.connect(PG_ADMIN_DSN)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
-    finally:
-        await conn.close()
-
-    async def drop() -> None:
-        conn = await asyncpg.connect(PG_ADMIN_DSN)
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await conn.close()
-
-    return f"postgresql://postgres@127.0.0.1:5432/{name}", drop
-
-
 async def _copy_mariadb_template(template: dict[str, Any]) -> tuple[str, Callable[[], Any]]:
     url, drop = await _create_mariadb_database()
     name = url.rsplit("/", 1)[1]
@@ -387,7 +373,7 @@ async def make_migrated_database_url(
         shutil.copyfile(template, path)
         return f"sqlite:///{path}", None
     if kind == "postgresql":
-        return await _copy_postgres_template(template["name"])
+        return await _create_postgres_database(template=template["name"])
     return await _copy_mariadb_template(template)
 
 
