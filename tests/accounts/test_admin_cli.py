@@ -15,12 +15,11 @@ from typer.testing import CliRunner
 from assay.accounts.models import User
 from assay.cli import app
 from assay.core.db import Database
-from assay.core.migrations import upgrade
 from assay.orgs.models import Membership, Organisation
 from assay.settings import Settings
 from tests.support.identity import strong_password
 
-from ..conftest import KNOWN_SECRETS, make_database_url, new_secret
+from ..conftest import KNOWN_SECRETS, make_migrated_database_url, new_secret
 
 runner = CliRunner()
 
@@ -33,7 +32,8 @@ def cli_env(
         if name.startswith("ASSAY_"):
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
-    url, drop = asyncio.run(make_database_url(request.param, tmp_path))
+    # Migrated already (a copy of this process's template): these tests are about the CLI.
+    url, drop = asyncio.run(make_migrated_database_url(request.param, tmp_path))
     env = {
         "ASSAY_DATA_DIR": str(tmp_path / "data"),
         "ASSAY_DATABASE_URL": url,
@@ -46,15 +46,6 @@ def cli_env(
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     settings = Settings()
-
-    async def migrate() -> None:
-        database = Database(settings)
-        try:
-            await upgrade(database.engine)
-        finally:
-            await database.dispose()
-
-    asyncio.run(migrate())
     yield settings
     if drop is not None:
         asyncio.run(drop())

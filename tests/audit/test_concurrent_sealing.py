@@ -20,7 +20,7 @@ from assay.core.db import Database
 from assay.settings import Settings
 from tests.support.identity import new_member
 
-from ..conftest import make_database_url
+from ..conftest import make_migrated_database_url
 from .conftest import chain_rows
 
 PROCESSES = 4
@@ -61,7 +61,7 @@ def _write_and_seal(values: dict[str, Any], org_id: str, start: Any) -> None:
 async def server_app(
     request: pytest.FixtureRequest, tmp_path: Path, settings_factory: Callable[..., Settings]
 ) -> AsyncIterator[FastAPI]:
-    url, drop = await make_database_url(request.param, tmp_path)
+    url, drop = await make_migrated_database_url(request.param, tmp_path)
     application = create_app(settings_factory(database_url=url, audit_checkpoint_every=25))
     try:
         async with application.router.lifespan_context(application):

@@ -80,9 +80,10 @@ def test_migration_files_are_date_stamped() -> None:
 
 
 async def test_production_refuses_an_unmigrated_database(
-    settings_factory: Callable[..., Settings], database_url: str
+    settings_factory: Callable[..., Settings], any_database_url: str
 ) -> None:
-    settings = settings_factory(database_url=database_url, auto_migrate=False)
+    # any_database_url: an empty database (database_url comes already migrated).
+    settings = settings_factory(database_url=any_database_url, auto_migrate=False)
     database = Database(settings)
     try:
         with pytest.raises(UnmigratedDatabaseError, match="assay migrate upgrade"):
@@ -96,13 +97,28 @@ async def test_production_refuses_an_unmigrated_database(
 
 
 async def test_development_applies_pending_migrations_at_start(
-    settings_factory: Callable[..., Settings], database_url: str
+    settings_factory: Callable[..., Settings], any_database_url: str
 ) -> None:
-    settings = settings_factory(database_url=database_url)
+    # any_database_url: an empty database (database_url comes already migrated).
+    settings = settings_factory(database_url=any_database_url)
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         state = await migrations.migration_state(app.state.database.engine)
         assert state.is_current
+
+
+async def test_the_suites_migrated_databases_match_the_models(
+    settings_factory: Callable[..., Settings], database_url: str
+) -> None:
+    """database_url copies a migrated template (tests/conftest.py): the copy is the schema."""
+    database = Database(settings_factory(database_url=database_url))
+    try:
+        assert (await migrations.migration_state(database.engine)).is_current
+        async with database.engine.connect() as conn:
+            assert await conn.run_sync(_tables) == set(Base.metadata.tables)
+            assert await conn.run_sync(_schema_diff) == []
+    finally:
+        await database.dispose()
 
 
 async def test_sqlite_runs_in_wal_mode(settings_factory: Callable[..., Settings]) -> None:

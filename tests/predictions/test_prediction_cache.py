@@ -29,7 +29,7 @@ from assay.engine.results import ValidatedRecord
 from assay.predictions.result_cache import prediction_cache_key
 from assay.registry.packs import manifest_of
 from assay.settings import Settings
-from tests.conftest import REDIS_URL, make_database_url, require_service
+from tests.conftest import REDIS_URL, make_migrated_database_url, require_service
 from tests.support.identity import PrivateRedis, login, new_member
 from tests.support.models import RULES_MANIFEST, auth, register_rules_model
 
@@ -40,7 +40,7 @@ PREDICT = "/v1/models/fraud-rules/predict"
 @pytest.fixture(params=["sqlite", "postgresql"])
 async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
     """The cache touches no SQL beyond one new column: SQLite and PostgreSQL suffice."""
-    url, drop = await make_database_url(request.param, tmp_path)
+    url, drop = await make_migrated_database_url(request.param, tmp_path)
     yield url
     if drop is not None:
         await drop()
