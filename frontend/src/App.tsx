@@ -12,6 +12,8 @@ import { ResetPasswordPage } from './auth/ResetPasswordPage';
 import { SessionProvider } from './auth/session';
 import { SignInPage } from './auth/SignInPage';
 import { VerifyEmailPage } from './auth/VerifyEmailPage';
+import { JobPage } from './jobs/JobPage';
+import { JobsPage } from './jobs/JobsPage';
 import { ModelDetailPage } from './models/ModelDetailPage';
 import { ModelsPage } from './models/ModelsPage';
 import { PredictionsPage } from './predictions/PredictionsPage';
@@ -63,6 +65,8 @@ export function AppRoutes() {
             }
           />
           <Route path="/predictions" element={<PredictionsPage />} />
+          <Route path="/jobs" element={<JobsPage />} />
+          <Route path="/jobs/:id" element={<JobPage />} />
           <Route path="*" element={<NotFoundPage />} />
         </Route>
       </Route>
