@@ -12,6 +12,7 @@ export const en = {
     organisation: 'Organisation: {{name}}',
     offline: 'You are offline. Changes cannot be sent until the connection returns.',
     loading: 'Loading…',
+    actions: 'Actions',
     retry: 'Try again',
   },
   nav: {
@@ -245,6 +246,7 @@ export const en = {
   },
   keys: {
     title: 'API keys',
+    listTitle: 'Your organisation’s keys',
     name: 'Name',
     prefix: 'Key ID',
     scopes: 'Scopes',

@@ -12,6 +12,7 @@ export const fr: Catalogue = {
     organisation: 'Organisation : {{name}}',
     offline: 'Vous êtes hors ligne. Rien ne peut être envoyé avant le retour de la connexion.',
     loading: 'Chargement…',
+    actions: 'Actions',
     retry: 'Réessayer',
   },
   nav: {
@@ -249,6 +250,7 @@ export const fr: Catalogue = {
   },
   keys: {
     title: 'Clés d’API',
+    listTitle: 'Les clés de votre organisation',
     name: 'Nom',
     prefix: 'Identifiant de clé',
     scopes: 'Portées',
