@@ -246,7 +246,7 @@ export function ApiKeysPage() {
                         {t('keys.active')}
                         <ConfirmButton
                           label={t('keys.revoke')}
-                          hiddenSuffix={key.name}
+                          nameSuffix={key.name}
                           title={t('keys.revokeTitle')}
                           body={t('keys.revokeBody', { name: key.name })}
                           confirmLabel={t('keys.revokeConfirm')}

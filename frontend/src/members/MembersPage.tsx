@@ -68,9 +68,9 @@ function RoleChanger({ member, roles }: { member: Member; roles: Role[] }) {
         type="submit"
         className="button button-secondary"
         disabled={role === member.role || change.isPending}
+        aria-label={`${t('members.saveRole')} ${member.email}`}
       >
         {t('members.saveRole')}
-        <span className="visually-hidden"> {member.email}</span>
       </button>
       {change.isError ? <ProblemAlert problem={toProblem(change.error)} /> : null}
       {change.isSuccess ? (
@@ -196,7 +196,7 @@ function Invitations() {
                   <td>
                     <ConfirmButton
                       label={t('members.revoke')}
-                      hiddenSuffix={invitation.email}
+                      nameSuffix={invitation.email}
                       title={t('members.revokeTitle')}
                       body={t('members.revokeBody', { email: invitation.email })}
                       confirmLabel={t('members.revokeConfirm')}
@@ -280,7 +280,7 @@ export function MembersPage() {
                         {!self ? (
                           <ConfirmButton
                             label={t('members.remove')}
-                            hiddenSuffix={member.email}
+                            nameSuffix={member.email}
                             title={t('members.removeTitle')}
                             body={t('members.removeBody', { email: member.email })}
                             confirmLabel={t('members.removeConfirm')}

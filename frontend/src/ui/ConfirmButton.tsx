@@ -6,8 +6,8 @@ import { useId, useRef, useState } from 'react';
 export interface ConfirmButtonProps {
   /** The visible text of the button that opens the dialog. */
   label: string;
-  /** Extra words for screen readers, e.g. which key (visually hidden, after the label). */
-  hiddenSuffix?: string;
+  /** Added after the label in the accessible name (which key, which member). */
+  nameSuffix?: string;
   title: string;
   body: string;
   confirmLabel: string;
@@ -19,7 +19,7 @@ export interface ConfirmButtonProps {
 
 export function ConfirmButton({
   label,
-  hiddenSuffix,
+  nameSuffix,
   title,
   body,
   confirmLabel,
@@ -46,6 +46,8 @@ export function ConfirmButton({
         type="button"
         className={className}
         disabled={disabled}
+        // The visible text starts the name (WCAG 2.5.3); the suffix tells rows apart.
+        aria-label={nameSuffix ? `${label} ${nameSuffix}` : undefined}
         onClick={() => {
           dialog.current?.showModal();
           // The safe choice first: Enter on the dialog does not destroy anything.
@@ -53,7 +55,6 @@ export function ConfirmButton({
         }}
       >
         {label}
-        {hiddenSuffix ? <span className="visually-hidden"> {hiddenSuffix}</span> : null}
       </button>
       <dialog
         ref={dialog}
