@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import FilePayload, Page, expect
 
 from tests.clients.live import MODEL, LiveServer, ScoringGate, Tenant, new_tenant
 from tests.console.conftest import Console
@@ -64,9 +64,8 @@ def submit_job(page: Page, rows: int) -> str:
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Jobs").click()
     expect(page.get_by_role("heading", name="Jobs", exact=True)).to_be_visible()
     page.get_by_label("Model").select_option(MODEL)
-    page.get_by_label("CSV file").set_input_files(
-        files=[{"name": "input.csv", "mimeType": "text/csv", "buffer": input_csv(rows)}]
-    )
+    upload: FilePayload = {"name": "input.csv", "mimeType": "text/csv", "buffer": input_csv(rows)}
+    page.get_by_label("CSV file").set_input_files(files=[upload])
     page.get_by_role("button", name="Submit job").click()
     expect(page.get_by_role("heading", name="Job", exact=True)).to_be_visible()
     match = re.search(r"/console/jobs/([0-9a-f-]{36})$", page.url)
