@@ -214,6 +214,7 @@ export const en = {
     writeDisabled:
       'Submitting jobs needs the “jobs:write” permission, which your role does not have.',
     recent: 'Recent jobs',
+    more: 'Load older jobs',
     empty: 'No jobs yet.',
     submitted: 'Submitted',
     finished: 'Finished',

@@ -218,6 +218,7 @@ export const fr: Catalogue = {
     submitting: 'Envoi…',
     writeDisabled: 'Lancer une tâche demande la permission « jobs:write », que votre rôle n’a pas.',
     recent: 'Tâches récentes',
+    more: 'Charger des tâches plus anciennes',
     empty: 'Aucune tâche pour l’instant.',
     submitted: 'Lancée le',
     finished: 'Terminée le',

@@ -35,7 +35,7 @@ export function JobPage() {
       call(api.POST('/v1/jobs/{job_id}/cancel', { params: { path: { job_id: id } } })),
     onSuccess: (view) => {
       queryClient.setQueryData(jobQuery(id).queryKey, view);
-      void queryClient.invalidateQueries({ queryKey: ['jobs'], exact: true });
+      void queryClient.invalidateQueries({ queryKey: ['jobs', 'list'] });
     },
   });
 

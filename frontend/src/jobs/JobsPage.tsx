@@ -1,4 +1,4 @@
-import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { useInfiniteQuery, useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useId, useState } from 'react';
 import { Button, Form } from 'react-aria-components';
 import { useTranslation } from 'react-i18next';
@@ -10,7 +10,8 @@ import { modelsQuery } from '../models/queries';
 import { usePageTitle } from '../shell/usePageTitle';
 import { ProblemAlert } from '../ui/ProblemAlert';
 import { useStateName } from './JobProgress';
-import { jobModel, jobsQuery, submitUpload } from './queries';
+import { api, call } from '../api/client';
+import { jobModel, submitUpload, TERMINAL } from './queries';
 
 function NewJobForm() {
   const { t } = useTranslation();
@@ -107,8 +108,23 @@ export function JobsPage() {
   const stateName = useStateName();
   const { can } = useSession();
   usePageTitle(t('jobs.title'));
-  const jobs = useQuery({ ...jobsQuery(), refetchInterval: 5_000 });
-  const items = jobs.data?.items ?? [];
+  const jobs = useInfiniteQuery({
+    queryKey: ['jobs', 'list'],
+    initialPageParam: undefined as string | undefined,
+    queryFn: ({ pageParam }) =>
+      call(
+        api.GET('/v1/jobs', {
+          params: { query: { limit: 50, ...(pageParam ? { cursor: pageParam } : {}) } },
+        }),
+      ),
+    getNextPageParam: (last) => last.next_cursor ?? undefined,
+    // While a job is still going, the list keeps its states and progress fresh.
+    refetchInterval: (query) =>
+      query.state.data?.pages.some((page) => page.items.some((j) => !TERMINAL.has(j.state)))
+        ? 5_000
+        : false,
+  });
+  const items = jobs.data?.pages.flatMap((page) => page.items) ?? [];
 
   return (
     <div className="page">
@@ -157,6 +173,15 @@ export function JobsPage() {
             </tbody>
           </table>
         </div>
+      ) : null}
+      {jobs.hasNextPage ? (
+        <Button
+          className="button button-secondary"
+          onPress={() => void jobs.fetchNextPage()}
+          isDisabled={jobs.isFetchingNextPage}
+        >
+          {t('jobs.more')}
+        </Button>
       ) : null}
     </div>
   );

@@ -6,13 +6,8 @@ export type Progress = Schemas['Progress'];
 
 export const TERMINAL = new Set(['succeeded', 'failed', 'cancelled']);
 
-export const jobsQuery = () => ({
-  queryKey: ['jobs'] as const,
-  queryFn: () => call(api.GET('/v1/jobs', { params: { query: { limit: 50 } } })),
-});
-
 export const jobQuery = (id: string) => ({
-  queryKey: ['jobs', id] as const,
+  queryKey: ['jobs', 'one', id] as const,
   queryFn: () => call(api.GET('/v1/jobs/{job_id}', { params: { path: { job_id: id } } })),
 });
 
