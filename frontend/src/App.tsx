@@ -12,6 +12,10 @@ import { ResetPasswordPage } from './auth/ResetPasswordPage';
 import { SessionProvider } from './auth/session';
 import { SignInPage } from './auth/SignInPage';
 import { VerifyEmailPage } from './auth/VerifyEmailPage';
+import { ApiKeysPage } from './keys/ApiKeysPage';
+import { JobPage } from './jobs/JobPage';
+import { JobsPage } from './jobs/JobsPage';
+import { MembersPage } from './members/MembersPage';
 import { ModelDetailPage } from './models/ModelDetailPage';
 import { ModelsPage } from './models/ModelsPage';
 import { PredictionsPage } from './predictions/PredictionsPage';
@@ -63,6 +67,10 @@ export function AppRoutes() {
             }
           />
           <Route path="/predictions" element={<PredictionsPage />} />
+          <Route path="/jobs" element={<JobsPage />} />
+          <Route path="/jobs/:id" element={<JobPage />} />
+          <Route path="/api-keys" element={<ApiKeysPage />} />
+          <Route path="/members" element={<MembersPage />} />
           <Route path="*" element={<NotFoundPage />} />
         </Route>
       </Route>

@@ -67,6 +67,21 @@ export function AppLayout() {
               <NavLink to="/predictions">{t('nav.predictions')}</NavLink>
             </li>
           ) : null}
+          {can('jobs:read') ? (
+            <li>
+              <NavLink to="/jobs">{t('nav.jobs')}</NavLink>
+            </li>
+          ) : null}
+          {can('keys:manage') ? (
+            <li>
+              <NavLink to="/api-keys">{t('nav.apiKeys')}</NavLink>
+            </li>
+          ) : null}
+          {can('members:read') ? (
+            <li>
+              <NavLink to="/members">{t('nav.members')}</NavLink>
+            </li>
+          ) : null}
         </ul>
       </nav>
       <OfflineNotice />
