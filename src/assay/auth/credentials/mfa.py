@@ -13,7 +13,7 @@ import segno
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from assay.accounts.models import User
+from assay.accounts.models import User, totp_secret_aad
 from assay.audit.models import SecurityAction
 from assay.audit.service import RequestMeta, record_event
 from assay.auth.context import IdentityContext
@@ -37,7 +37,7 @@ class Enrolment:
 
 
 def _aad(user: User) -> bytes:
-    return f"users:{user.id}:totp_secret".encode()
+    return totp_secret_aad(user.id)
 
 
 def _secret_of(identity: IdentityContext, user: User) -> str | None:
