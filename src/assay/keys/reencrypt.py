@@ -32,8 +32,9 @@ from assay.core.db_types import utcnow
 from assay.core.keyring_store import KeyringKeeper
 from assay.core.logging import get_logger
 from assay.core.sealed import SealedColumn, sealed_columns
+from assay.core.tenancy import across_tenants
 from assay.keys.models import KeyReencryption, RunState
-from assay.keys.service import ciphertext_key, key_id_literal
+from assay.keys.service import ACROSS_TENANTS, ciphertext_key, key_id_literal
 from assay.settings import Settings
 
 log = get_logger("assay.keys")
@@ -50,7 +51,10 @@ async def count_outstanding(db: AsyncSession, active: str) -> int:
     total = 0
     for sealed in sealed_columns():
         count = await db.scalar(
-            select(func.count()).select_from(sealed.model).where(_not_under(sealed, active))
+            across_tenants(
+                select(func.count()).select_from(sealed.model).where(_not_under(sealed, active)),
+                ACROSS_TENANTS,
+            )
         )
         total += int(count or 0)
     return total
@@ -139,8 +143,9 @@ class Reencryptor:
         max_batches: int | None = None,
         progress: Callable[[KeyReencryption], None] | None = None,
     ) -> KeyReencryption:
-        """Work a claimed run: to its end, or (`max_batches`) stop holding it, as a
-        killed worker would. Returns the run as last committed."""
+        """Work a claimed run: to its end, or (`max_batches`, counting batches that found
+        values) stop and keep holding it, as a killed worker would. Returns the run as
+        last committed."""
         await self.keeper.ensure_fresh()
         batches = 0
         async with self.sessionmaker() as db:
@@ -150,11 +155,11 @@ class Reencryptor:
                     if max_batches is not None and batches >= max_batches:
                         return run
                     moved = await self._batch(db, run, sealed)
+                    if not moved:
+                        break
                     batches += 1
                     if progress is not None:
                         progress(run)
-                    if not moved:
-                        break
             return await self._finish(db, run)
 
     async def _start(self, db: AsyncSession, run_id: uuid.UUID) -> KeyReencryption:
@@ -186,7 +191,7 @@ class Reencryptor:
         )
         if after is not None:
             query = query.where(ident > uuid.UUID(after))
-        rows = (await db.execute(query)).all()
+        rows = (await db.execute(across_tenants(query, ACROSS_TENANTS))).all()
         done = failed = 0
         for row in rows:
             old = row[1]
@@ -196,7 +201,12 @@ class Reencryptor:
                 failed += 1
                 continue
             result = await db.execute(
-                update(model).where(ident == row[0], column == old).values({sealed.column: new})
+                across_tenants(
+                    update(model)
+                    .where(ident == row[0], column == old)
+                    .values({sealed.column: new}),
+                    ACROSS_TENANTS,
+                )
             )
             done += int(result.rowcount)  # type: ignore[attr-defined]
         if rows:

@@ -27,11 +27,14 @@ from assay.core.db_types import utcnow
 from assay.core.keyring_store import KeyringKeeper, bump_generation
 from assay.core.principal import Principal
 from assay.core.sealed import SealedColumn, sealed_columns
+from assay.core.tenancy import across_tenants
 from assay.keys.errors import DataKeyInUse, DataKeyNotFound, DataKeyNotRetirable
 from assay.keys.models import DataKey, KeyReencryption, KeyState, RunState
 
 # Every ciphertext begins with the 4-byte id of its data key.
 _KEY_ID_BYTES = 4
+# The data keys serve every organisation: counting and re-sealing span them all.
+ACROSS_TENANTS = "data keys seal the values of every organisation"
 
 
 def ciphertext_key(column: ColumnElement[bytes | None]) -> ColumnElement[bytes]:
@@ -64,7 +67,10 @@ async def key_usage(db: AsyncSession, columns: list[SealedColumn] | None = None)
         column = getattr(sealed.model, sealed.column)
         prefix = ciphertext_key(column)
         rows = await db.execute(
-            select(prefix, func.count()).where(column.is_not(None)).group_by(prefix)
+            across_tenants(
+                select(prefix, func.count()).where(column.is_not(None)).group_by(prefix),
+                ACROSS_TENANTS,
+            )
         )
         for raw, count in rows.all():
             counts[bytes(raw).hex()][sealed.name] = int(count)
@@ -171,8 +177,10 @@ async def rotate(
         db,
         meta,
         action=SecurityAction.DATA_KEY_ROTATED,
-        actor=actor,
-        actor_kind=None if actor else "cli",
+        # The platform's chain (no organisation), whichever organisation the
+        # administrator signed in to.
+        actor_kind=actor.kind if actor else "cli",
+        actor_id=actor.actor_id if actor else None,
         target_kind="data_key",
         target_id=kid,
         details={"key_id": kid, "previous_key_id": current.key_id, "reencryption_id": str(run.id)},
@@ -244,8 +252,10 @@ async def retire(
         db,
         meta,
         action=SecurityAction.DATA_KEY_RETIRED,
-        actor=actor,
-        actor_kind=None if actor else "cli",
+        # The platform's chain (no organisation), whichever organisation the
+        # administrator signed in to.
+        actor_kind=actor.kind if actor else "cli",
+        actor_id=actor.actor_id if actor else None,
         target_kind="data_key",
         target_id=key.key_id,
         details={"key_id": key.key_id},
