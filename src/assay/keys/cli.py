@@ -91,7 +91,10 @@ def reencrypt_command(
         def progress(current: KeyReencryption) -> None:
             typer.echo(f"  {current.done} of {current.total} re-sealed")
 
-        return await worker.run(run.id, max_batches=batches, progress=progress)
+        done = await worker.run(run.id, max_batches=batches, progress=progress)
+        if done.state != RunState.SUCCEEDED:
+            await worker.release(run.id)  # stopped on purpose: the next run continues it
+        return done
 
     run = run_with_identity(action)
     typer.echo(_run_line(run))

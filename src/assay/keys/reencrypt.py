@@ -107,6 +107,16 @@ class Reencryptor:
             await db.commit()
             return bool(result.rowcount)  # type: ignore[attr-defined]
 
+    async def release(self, run_id: uuid.UUID) -> None:
+        """Let go of a run stopped on purpose, so anyone may continue it at once."""
+        async with self.sessionmaker() as db:
+            await db.execute(
+                update(KeyReencryption)
+                .where(KeyReencryption.id == run_id, KeyReencryption.lease_owner == self.owner)
+                .values(lease_owner=None, lease_expires_at=None, updated_at=utcnow())
+            )
+            await db.commit()
+
     async def next_claimable(self) -> uuid.UUID | None:
         now = utcnow()
         async with self.sessionmaker() as db:
