@@ -20,7 +20,7 @@ from assay.core.crypto import ciphertext_key_id, initial_data_key
 from assay.core.db_types import utcnow
 from assay.core.tenancy import across_tenants
 from assay.keys.models import DataKey, KeyReencryption, RunState
-from assay.keys.reencrypt import Reencryptor
+from assay.keys.reencrypt import KeyMaintenance, Reencryptor
 from assay.outbound.service import OutboundClient, OutboundPolicy
 from assay.providers.models import ConfiguredProviderRow, credential_aad
 from assay.providers.service import builtin_definition
@@ -376,3 +376,23 @@ async def test_no_answer_event_or_log_line_carries_key_material(
     texts = [str(answers), str(recorded), caplog.text]
     for text in texts:
         assert not any(form in text for form in forms)
+
+
+async def test_the_maintenance_loop_works_a_queued_run_to_its_end(
+    app: FastAPI, client: httpx.AsyncClient, admin: dict[str, str], make_member: MakeMember
+) -> None:
+    await _seed(client, make_member, 3)
+    rotation = await _rotate(client, admin)
+    # What every process's background loop does when in-process re-encryption is on.
+    worker = Reencryptor(
+        app.state.settings, app.state.identity.keeper, app.state.database.sessionmaker
+    )
+    maintenance = KeyMaintenance(app.state.identity.keeper, worker)
+    await maintenance.step()
+    run = await client.get(
+        f"/v1/admin/keys/reencryptions/{rotation['reencryption']['id']}", headers=admin
+    )
+    assert run.json()["state"] == "succeeded"
+    assert run.json()["done"] == run.json()["total"] == 4
+    assert _key(await _status(client, admin), rotation["previous_key_id"])["sealed"] == 0
+    assert await worker.run_pending() == 0  # nothing left to claim
