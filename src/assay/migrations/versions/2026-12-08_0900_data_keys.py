@@ -10,7 +10,6 @@ Create Date: 2026-12-08 09:00:00+00:00
 """
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from alembic import op
@@ -39,16 +38,13 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("data_keys", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_data_keys_state"), ["state"], unique=False)
-    generation = op.create_table(
+    # No row yet: the first change inserts it (a restore needs the tables empty).
+    op.create_table(
         "keyring_generation",
         sa.Column("id", sa.Integer(), autoincrement=False, nullable=False),
         sa.Column("generation", sa.BigInteger(), nullable=False),
         sa.Column("updated_at", assay.core.db_types.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_keyring_generation")),
-    )
-    op.bulk_insert(
-        generation,
-        [{"id": 1, "generation": 0, "updated_at": datetime.now(UTC)}],
     )
     op.create_table(
         "key_reencryptions",
