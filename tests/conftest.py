@@ -423,6 +423,10 @@ def redis_url() -> str:
 
 @pytest.fixture
 def settings_factory(tmp_path: Path) -> Callable[..., Settings]:
+    # One encryption secret for every app a test builds: apps sharing a database share its
+    # data keys, which are wrapped under this secret (docs/keys.md); another one is refused.
+    encryption_key = new_secret()
+
     def build(**overrides: Any) -> Settings:
         values: dict[str, Any] = {
             "env": "test",
@@ -430,7 +434,7 @@ def settings_factory(tmp_path: Path) -> Callable[..., Settings]:
             "metrics_port": 0,
             "token_signing_key": new_secret(),
             "session_secret": new_secret(),
-            "encryption_key": new_secret(),
+            "encryption_key": encryption_key,
             # Cheap hashing keeps the suite fast; production values are checked by
             # config_check and exercised in tests/auth/test_passwords.py.
             "argon2_memory_kib": 1024,

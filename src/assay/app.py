@@ -59,6 +59,9 @@ from assay.http.stack import install_http_protection
 from assay.jobs.queue import broker_problems
 from assay.jobs.routes import router as jobs_router
 from assay.jobs.service import JobService
+from assay.keys.freshness import KeyringFreshness
+from assay.keys.reencrypt import KeyMaintenance, Reencryptor
+from assay.keys.routes import router as keys_router
 from assay.lookups.bulk import LookupBulkKind
 from assay.lookups.routes import router as lookups_router
 from assay.lookups.service import LookupService
@@ -134,6 +137,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     loops: list[tuple[str, Callable[[], Awaitable[None]]]] = []
     try:
         await prepare_database(database.engine, settings)
+        # Before anything seals or opens a value: the data keys, from the database.
+        await app.state.identity.keeper.load()
         await database.ping()
         await app.state.cache.ping()
         POOL_COLLECTOR.track(database.engine)
@@ -193,6 +198,9 @@ def _start_loops(
         chainer = audit_chainer(app.state.audit_trail, settings)
         chainer.start()
         loops.append(("audit chainer", chainer.stop))
+    maintenance: KeyMaintenance = app.state.key_maintenance
+    maintenance.start()
+    loops.append(("key maintenance", maintenance.stop))
     return loops
 
 
@@ -311,6 +319,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.cache = create_cache(settings)
     app.state.tracing = None
     app.state.identity = IdentityContext.build(settings, app.state.database, app.state.cache)
+    keeper = app.state.identity.keeper
+    app.state.key_maintenance = KeyMaintenance(
+        keeper,
+        Reencryptor(settings, keeper, app.state.database.sessionmaker)
+        if settings.keys_reencrypt_in_process
+        else None,
+    )
     # Per-organisation scoring quotas, read by the rate limiter on every scoring request.
     app.state.quotas = DatabaseQuotaOverrides(settings, app.state.database.sessionmaker)
     app.state.oidc = OidcClient(settings)
@@ -342,6 +357,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         invitations_router,
         joining_router,
         admin_router,
+        keys_router,
         sso_router,
         predictions_router,
         jobs_router,
@@ -365,6 +381,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     if settings.otel_enabled:
         app.state.tracing = start_tracing(settings, app, app.state.database.engine)
+    # Outside the predict fast path: every request, scoring included, sees a keyring
+    # no older than key_refresh_seconds.
+    app.add_middleware(KeyringFreshness, keeper=lambda: app.state.identity.keeper)
     # Added last, so it is outermost: it sees every response, errors included.
     app.add_middleware(
         RequestContextMiddleware, trusted_proxies=parse_networks(settings.trusted_proxies)

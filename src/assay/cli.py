@@ -35,6 +35,7 @@ from assay.demo import DEFAULT_PACK as DEMO_PACK
 from assay.demo import create_demo, demo, prepare_pack, print_demo
 from assay.jobs.cli import jobs_app
 from assay.jobs.queue import broker_problems
+from assay.keys.cli import data_keys_app
 from assay.mock_providers.background import BackgroundMock, serve_in_background
 from assay.mock_providers.cli import mock_providers
 from assay.mock_target.background import BackgroundTarget
@@ -76,6 +77,7 @@ admin_app.add_typer(org_app, name="org")
 app.add_typer(admin_app, name="admin")
 app.add_typer(models_app, name="models")
 app.add_typer(keys_app, name="keys")
+app.add_typer(data_keys_app, name="data-keys")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(providers_app, name="providers")
 app.add_typer(scans_app, name="scans")

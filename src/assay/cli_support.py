@@ -163,6 +163,8 @@ def run_with_identity(action: Callable[[AsyncSession, IdentityContext], Awaitabl
         try:
             # Migrate in development, refuse a stale schema in production.
             await prepare_database(database.engine, settings)
+            # Seal with the active data key, as the servers do.
+            await identity.keeper.load()
             async with database.sessionmaker() as db:
                 result = await action(db, identity)
                 await db.commit()

@@ -157,6 +157,7 @@ async def create_demo(
     identity = IdentityContext.build(settings, database, cache)
     try:
         await prepare_database(database.engine, settings)
+        await identity.keeper.load()
         async with database.sessionmaker() as db:
             password: str | None = None
             org = (

@@ -466,7 +466,30 @@ class Settings(BaseSettings):
     )
     encryption_key: SecretStr | None = Field(
         None,
-        description="Key for field encryption at rest; generated in development.",
+        description="Secret the key-encryption key is derived from: it wraps the data keys "
+        "that seal fields at rest (docs/keys.md); generated in development.",
+    )
+    key_refresh_seconds: float = Field(
+        5.0,
+        ge=0,
+        le=300,
+        description="How stale a process's view of the data keys may be: before a request it "
+        "looks at the keyring's generation when its last look is older (0: at every request).",
+    )
+    keys_reencrypt_in_process: bool = Field(
+        True,
+        description="Work waiting re-encryption runs (after a key rotation) in this process's "
+        "background loop; any API or worker process may, one at a time holds a run.",
+    )
+    keys_reencrypt_batch_size: int = Field(
+        500, ge=1, le=10000, description="Sealed values one re-encryption transaction re-seals."
+    )
+    keys_reencrypt_lease_seconds: float = Field(
+        120.0,
+        ge=5,
+        le=3600,
+        description="How long a re-encryption run stays with a worker that stopped renewing "
+        "it before another process takes it over.",
     )
 
     # --- identity --------------------------------------------------------------------

@@ -5,6 +5,7 @@ from assay.audit_trail import models as audit_trail_models
 from assay.core.db import Base
 from assay.events import models as event_models
 from assay.jobs import models as job_models
+from assay.keys import models as key_models
 from assay.lookups import models as lookup_models
 from assay.orgs import models as identity_models
 from assay.providers import models as provider_models
@@ -20,6 +21,7 @@ __all__ = [
     "event_models",
     "identity_models",
     "job_models",
+    "key_models",
     "lookup_models",
     "provider_models",
     "scan_models",

@@ -356,6 +356,7 @@ async def test_no_get_route_writes(
         "entry_id": "00000000-0000-4000-8000-000000000002",
         "scan_id": "00000000-0000-4000-8000-000000000003",
         "record_id": "00000000-0000-4000-8000-000000000004",
+        "run_id": "00000000-0000-4000-8000-000000000005",
     }
     called: list[tuple[str, int]] = []
     offenders: dict[str, list[str]] = {}

@@ -14,13 +14,16 @@ import socket
 import sys
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import update
 
+from assay.keys.models import DataKey
 from assay.settings import Settings
 from tests.conftest import new_secret
 from tests.registry.test_model_lifecycle import (
@@ -32,7 +35,14 @@ from tests.registry.test_model_lifecycle import (
     upload,
 )
 from tests.security.test_server_limits import LOGIN, _exchange, _serve, _stop
-from tests.support.identity import MakeMember, bearer, login
+from tests.support.identity import (
+    MakeMember,
+    Member,
+    bearer,
+    login,
+    new_member,
+    platform_admin_token,
+)
 from tests.support.models import auth
 
 ERRORS_DOC = Path(__file__).resolve().parents[2] / "docs" / "errors.md"
@@ -276,6 +286,56 @@ async def _already_watched(ctx: Ctx) -> httpx.Response:
     return await ctx.client.post("/v1/watchlist", json=body, headers=auth(ctx.token))
 
 
+AdminCall = Callable[[httpx.AsyncClient, dict[str, str]], Awaitable[httpx.Response]]
+
+
+async def _as_platform_admin(ctx: Ctx, call: AdminCall) -> httpx.Response:
+    """`call` by a new platform administrator, signed in from an address of its own (the
+    catalogue's sign-in limit is 3 a minute per address, spent by the fixture)."""
+
+    async def make_member(**options: Any) -> Member:
+        return await new_member(ctx.app, **options)
+
+    transport = httpx.ASGITransport(app=ctx.app, client=("203.0.113.24", 40000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as admin:
+        token = await platform_admin_token(admin, make_member)
+        return await call(admin, auth(token))
+
+
+async def _data_key_not_found(ctx: Ctx) -> httpx.Response:
+    async def call(admin: httpx.AsyncClient, headers: dict[str, str]) -> httpx.Response:
+        return await admin.post("/v1/admin/keys/0badc0de/retire", headers=headers)
+
+    return await _as_platform_admin(ctx, call)
+
+
+async def _data_key_not_retirable(ctx: Ctx) -> httpx.Response:
+    async def call(admin: httpx.AsyncClient, headers: dict[str, str]) -> httpx.Response:
+        active = ctx.app.state.identity.keyring.active_key_id
+        return await admin.post(f"/v1/admin/keys/{active}/retire", headers=headers)
+
+    return await _as_platform_admin(ctx, call)
+
+
+async def _data_key_in_use(ctx: Ctx) -> httpx.Response:
+    # The administrator's TOTP secret is sealed with the key the rotation deactivates.
+    async def call(admin: httpx.AsyncClient, headers: dict[str, str]) -> httpx.Response:
+        rotated = await admin.post("/v1/admin/keys/rotate", headers=headers)
+        assert rotated.status_code == 201, rotated.text
+        previous = rotated.json()["previous_key_id"]
+        # Long enough ago for every process to have stopped sealing with it.
+        async with ctx.app.state.database.sessionmaker() as db:
+            await db.execute(
+                update(DataKey)
+                .where(DataKey.key_id == previous)
+                .values(deactivated_at=datetime.now(UTC) - timedelta(hours=1))
+            )
+            await db.commit()
+        return await admin.post(f"/v1/admin/keys/{previous}/retire", headers=headers)
+
+    return await _as_platform_admin(ctx, call)
+
+
 TRIGGERS: dict[str, Trigger] = {
     "bad-request": _bad_request,
     "unauthorized": _unauthorized,
@@ -308,6 +368,9 @@ TRIGGERS: dict[str, Trigger] = {
     "target-invalid": _target_invalid,
     "scan-not-found": _scan_not_found,
     "scan-invalid": _scan_invalid,
+    "data-key-not-found": _data_key_not_found,
+    "data-key-not-retirable": _data_key_not_retirable,
+    "data-key-in-use": _data_key_in_use,
     "detectors-missing": _detectors_missing,
     "already-watched": _already_watched,
 }

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from assay.core.db import Base
 from assay.core.db_types import UTCDateTime, utcnow
+from assay.core.sealed import register_sealed_column
 
 
 class User(Base):
@@ -64,3 +65,11 @@ class PasswordHistory(Base):
     )
     password_hash: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+def totp_secret_aad(user_id: uuid.UUID) -> bytes:
+    """Associated data binding a user's sealed TOTP secret to its table, row and column."""
+    return f"users:{user_id}:totp_secret".encode()
+
+
+register_sealed_column(User, "totp_secret_encrypted", ("id",), lambda row: totp_secret_aad(row.id))

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from assay.core.db import Base
 from assay.core.db_types import UTCDateTime, utcnow
+from assay.core.sealed import register_sealed_column
 from assay.core.tenancy import TenantOwned
 
 
@@ -42,3 +43,16 @@ class ApiKey(TenantOwned, Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     last_used_address: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+def signing_secret_aad(org_id: uuid.UUID, key_uuid: uuid.UUID) -> bytes:
+    """Associated data binding a key's encrypted signing secret to its org, table and row."""
+    return f"{org_id}:api_keys:signing_secret_encrypted:{key_uuid}".encode()
+
+
+register_sealed_column(
+    ApiKey,
+    "signing_secret_encrypted",
+    ("org_id", "id"),
+    lambda row: signing_secret_aad(row.org_id, row.id),
+)

@@ -120,6 +120,10 @@ class SecurityAction(StrEnum):
     MODEL_LOAD_FAILED = "model.load_failed"
     PUBLISHER_KEY_TRUSTED = "publisher_key.trusted"
     PUBLISHER_KEY_REVOKED = "publisher_key.revoked"
+    # field-encryption data keys (platform events: no organisation)
+    DATA_KEY_ROTATED = "data_key.rotated"
+    DATA_KEY_REENCRYPTED = "data_key.reencrypted"
+    DATA_KEY_RETIRED = "data_key.retired"
     # webhooks
     WEBHOOK_CREATED = "webhook.created"
     WEBHOOK_UPDATED = "webhook.updated"

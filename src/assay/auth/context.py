@@ -11,6 +11,8 @@ from assay.auth.tokens import TokenSigner
 from assay.core.cache import Cache
 from assay.core.crypto import Keyring, derive_key
 from assay.core.db import Database
+from assay.core.key_providers import LocalKeyProvider
+from assay.core.keyring_store import KeyringKeeper
 from assay.core.mail import MailDispatcher, create_transport
 from assay.settings import Settings
 
@@ -23,6 +25,9 @@ class IdentityContext:
     passwords: Passwords
     signer: TokenSigner
     keyring: Keyring
+    # Loads the keyring from the data keys, and reloads it when they change: call
+    # `await keeper.load()` before sealing anything (the app's lifespan and the CLI do).
+    keeper: KeyringKeeper
     authenticator: Authenticator
     csrf_key: bytes
     mail: MailDispatcher
@@ -33,13 +38,17 @@ class IdentityContext:
             msg = "secrets missing; create_app fills them in development"
             raise RuntimeError(msg)
         signer = TokenSigner(settings)
+        secret = settings.encryption_key.get_secret_value()
+        keyring = Keyring.from_secret(secret)
+        keeper = KeyringKeeper(settings, keyring, LocalKeyProvider(secret), database.sessionmaker)
         return cls(
             settings=settings,
             database=database,
             cache=cache,
             passwords=Passwords(settings),
             signer=signer,
-            keyring=Keyring.from_secret(settings.encryption_key.get_secret_value()),
+            keyring=keyring,
+            keeper=keeper,
             authenticator=Authenticator(settings, database.sessionmaker, cache, signer),
             csrf_key=derive_key(settings.session_secret.get_secret_value(), "assay csrf v1"),
             mail=MailDispatcher(settings, create_transport(settings)),

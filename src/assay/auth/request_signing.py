@@ -13,12 +13,12 @@ import hashlib
 import hmac
 import re
 import time
-import uuid
 from collections.abc import Callable
 from typing import Any
 
 from fastapi import Request
 
+from assay.api_keys.models import signing_secret_aad as api_key_signing_secret_aad
 from assay.auth.authenticator import NotAuthenticated
 from assay.auth.context import IdentityContext
 from assay.client.signing import (
@@ -202,6 +202,5 @@ async def _signing_secret(identity: IdentityContext, principal: OrgPrincipal) ->
         raise SignatureRejected("no-secret", "this key's signing secret cannot be read.") from None
 
 
-def signing_secret_aad(org_id: uuid.UUID, key_uuid: uuid.UUID) -> bytes:
-    """Associated data binding a key's encrypted signing secret to its org, table and row."""
-    return f"{org_id}:api_keys:signing_secret_encrypted:{key_uuid}".encode()
+# The recipe lives with the table (assay.core.sealed); re-exported for the API keys.
+signing_secret_aad = api_key_signing_secret_aad

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from assay.core.db import Base
 from assay.core.db_types import UTCDateTime, utcnow
+from assay.core.sealed import register_sealed_column
 from assay.core.tenancy import TenantOwned
 
 # Eight bytes everywhere: FLOAT already is on SQLite and PostgreSQL; MariaDB's is four.
@@ -51,3 +52,13 @@ class PredictionRecord(TenantOwned, Base):
     # Answered from the prediction cache: the same answer, not computed again.
     cache_hit: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+def inputs_aad(org_id: uuid.UUID) -> bytes:
+    """Associated data binding a record's sealed inputs to its organisation and column."""
+    return f"{org_id}:prediction_records:inputs_encrypted".encode()
+
+
+register_sealed_column(
+    PredictionRecord, "inputs_encrypted", ("org_id",), lambda row: inputs_aad(row.org_id)
+)

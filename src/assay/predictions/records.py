@@ -25,7 +25,7 @@ from assay.core.crypto import Keyring
 from assay.core.cursors import newest_first, page_of
 from assay.core.logging import get_logger
 from assay.core.tenancy import HasOrganisation, scoped
-from assay.predictions.models import PredictionRecord
+from assay.predictions.models import PredictionRecord, inputs_aad
 from assay.settings import Settings
 
 RECORDS_WRITTEN = Counter("assay_prediction_records_written", "Prediction records written.")
@@ -39,10 +39,6 @@ log = get_logger("assay.records")
 # Rows are plain dicts with every column filled in, so they go to the table as a Core
 # executemany; the ORM's bulk-insert path added ~15 us of Python per row.
 _INSERT = insert(cast(Table, PredictionRecord.__table__))
-
-
-def inputs_aad(org_id: uuid.UUID) -> bytes:
-    return f"{org_id}:prediction_records:inputs_encrypted".encode()
 
 
 def split_inputs(

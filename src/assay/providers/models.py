@@ -11,6 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from assay.core.db import Base
 from assay.core.db_types import UTCDateTime, utcnow
+from assay.core.sealed import register_sealed_column
 from assay.core.tenancy import TenantOwned
 
 
@@ -31,3 +32,16 @@ class ConfiguredProviderRow(TenantOwned, Base):
     created_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+def credential_aad(org_id: uuid.UUID, row_id: uuid.UUID, name: str) -> bytes:
+    """Associated data binding a sealed credential to its organisation, row and name."""
+    return f"assay provider credential v1|{org_id}|{row_id}|{name}".encode()
+
+
+register_sealed_column(
+    ConfiguredProviderRow,
+    "credential_encrypted",
+    ("org_id", "id", "name"),
+    lambda row: credential_aad(row.org_id, row.id, row.name),
+)

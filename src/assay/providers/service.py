@@ -38,7 +38,7 @@ from assay.providers.compiled import (
     compile_provider,
 )
 from assay.providers.errors import InvalidProvider, ProviderNotFound
-from assay.providers.models import ConfiguredProviderRow
+from assay.providers.models import ConfiguredProviderRow, credential_aad
 from assay.providers.plugins import PluginHttp
 from assay.providers.results import ProviderResult, ProviderStatus
 from assay.settings import Settings
@@ -70,8 +70,7 @@ def builtin_definition(name: str) -> dict[str, Any]:
     return document
 
 
-def _aad(org_id: uuid.UUID, row_id: uuid.UUID, name: str) -> bytes:
-    return f"assay provider credential v1|{org_id}|{row_id}|{name}".encode()
+_aad = credential_aad  # the recipe lives with the table (assay.core.sealed)
 
 
 @dataclass(frozen=True, slots=True)

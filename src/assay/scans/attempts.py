@@ -33,15 +33,11 @@ from assay.redteam.detection import HIT_THRESHOLD, detector_record, rationale
 from assay.redteam.probes import Probe, ProbeSet
 from assay.redteam.transforms import apply_transforms
 from assay.scans.judge import judge_prompt, read_verdict
-from assay.scans.models import Scan, ScanAttempt
+from assay.scans.models import Scan, ScanAttempt, answer_aad
 from assay.scans.planning import planted_system_prompt
 from assay.targets.service import ReadyTarget, TargetClient
 
 log = get_logger("assay.scans")
-
-
-def answer_aad(org_id: uuid.UUID, scan_id: uuid.UUID, number: int) -> bytes:
-    return f"assay scan answer v1|{org_id}|{scan_id}|{number}".encode()
 
 
 @dataclass(frozen=True, slots=True)

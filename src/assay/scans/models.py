@@ -23,6 +23,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from assay.core.db import Base
 from assay.core.db_types import UTCDateTime, utcnow
+from assay.core.sealed import register_sealed_column
 from assay.core.tenancy import TenantOwned
 
 _DOUBLE = Float().with_variant(mysql.DOUBLE(asdecimal=False), "mysql", "mariadb")
@@ -99,3 +100,16 @@ class ScanAttempt(TenantOwned, Base):
     detectors: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     hit: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+def answer_aad(org_id: uuid.UUID, scan_id: uuid.UUID, number: int) -> bytes:
+    """Associated data binding a sealed answer to its organisation, scan and attempt."""
+    return f"assay scan answer v1|{org_id}|{scan_id}|{number}".encode()
+
+
+register_sealed_column(
+    ScanAttempt,
+    "answer_encrypted",
+    ("org_id", "scan_id", "number"),
+    lambda row: answer_aad(row.org_id, row.scan_id, row.number),
+)

@@ -20,9 +20,8 @@ from assay.jobs.models import Job
 from assay.jobs.service import JobService
 from assay.redteam.taxonomy import TaxonomyRef as ProbeTag
 from assay.redteam.taxonomy import owasp_2023
-from assay.scans.attempts import answer_aad
 from assay.scans.errors import ScanNotFound
-from assay.scans.models import Scan, ScanAttempt
+from assay.scans.models import Scan, ScanAttempt, answer_aad
 from assay.scans.reports.findings import findings_of
 from assay.scans.reports.model import (
     AttemptReport,

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from assay.core.db import Base
 from assay.core.db_types import UTCDateTime, utcnow
+from assay.core.sealed import register_sealed_column
 from assay.core.tenancy import TenantOwned
 
 _DOUBLE = Float().with_variant(mysql.DOUBLE(asdecimal=False), "mysql", "mariadb")
@@ -47,3 +48,22 @@ class TargetRow(TenantOwned, Base):
     created_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+def target_aad(org_id: uuid.UUID, row_id: uuid.UUID, name: str, what: str) -> bytes:
+    """Associated data binding a target's sealed `what` to its organisation, row and name."""
+    return f"assay target {what} v1|{org_id}|{row_id}|{name}".encode()
+
+
+register_sealed_column(
+    TargetRow,
+    "credential_encrypted",
+    ("org_id", "id", "name"),
+    lambda row: target_aad(row.org_id, row.id, row.name, "credential"),
+)
+register_sealed_column(
+    TargetRow,
+    "system_prompt_encrypted",
+    ("org_id", "id", "name"),
+    lambda row: target_aad(row.org_id, row.id, row.name, "system prompt"),
+)

@@ -25,7 +25,7 @@ from assay.outbound.errors import DestinationRefused
 from assay.outbound.service import parse_destination_url
 from assay.targets.client import ReadyTarget, TargetAnswer, TargetClient
 from assay.targets.errors import InvalidTarget, TargetNotFound
-from assay.targets.models import TargetRow
+from assay.targets.models import TargetRow, target_aad
 from assay.targets.schemas import TargetSave
 
 log = get_logger("assay.targets")
@@ -37,7 +37,7 @@ CHECK_PROMPT = "Reply with the single word: ready."
 
 
 def _aad(row: TargetRow, what: str) -> bytes:
-    return f"assay target {what} v1|{row.org_id}|{row.id}|{row.name}".encode()
+    return target_aad(row.org_id, row.id, row.name, what)
 
 
 class TargetRegistry:

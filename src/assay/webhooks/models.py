@@ -24,6 +24,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from assay.core.db import Base
 from assay.core.db_types import UTCDateTime, utcnow
+from assay.core.sealed import register_sealed_column
 from assay.core.tenancy import TenantOwned
 
 # Eight bytes everywhere: FLOAT already is on SQLite and PostgreSQL; MariaDB's is four.
@@ -135,3 +136,16 @@ class WebhookFanOut(TenantOwned, Base):
     )
     deliveries: Mapped[int] = mapped_column(Integer, default=0)
     fanned_out_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+def webhook_secret_aad(org_id: uuid.UUID, endpoint_id: uuid.UUID, secret_id: uuid.UUID) -> bytes:
+    """Associated data binding a sealed signing secret to its organisation, endpoint and row."""
+    return f"webhook_secrets:{org_id}:{endpoint_id}:{secret_id}:secret".encode()
+
+
+register_sealed_column(
+    WebhookSecret,
+    "secret_encrypted",
+    ("org_id", "endpoint_id", "id"),
+    lambda row: webhook_secret_aad(row.org_id, row.endpoint_id, row.id),
+)

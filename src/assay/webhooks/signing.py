@@ -14,6 +14,7 @@ from standardwebhooks import Webhook
 
 from assay import __version__
 from assay.core.crypto import Keyring
+from assay.webhooks.models import webhook_secret_aad
 
 SECRET_PREFIX = "whsec_"  # noqa: S105 - the format's prefix, not a secret  # nosec B105
 # The specification asks for 24 to 64 random bytes.
@@ -24,8 +25,7 @@ def new_secret() -> str:
     return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(_SECRET_BYTES)).decode()
 
 
-def _aad(org_id: uuid.UUID, endpoint_id: uuid.UUID, secret_id: uuid.UUID) -> bytes:
-    return f"webhook_secrets:{org_id}:{endpoint_id}:{secret_id}:secret".encode()
+_aad = webhook_secret_aad  # the recipe lives with the table (assay.core.sealed)
 
 
 def seal_secret(

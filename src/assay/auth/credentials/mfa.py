@@ -13,14 +13,17 @@ import segno
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from assay.accounts.models import User
+from assay.accounts.models import User, totp_secret_aad
 from assay.audit.models import SecurityAction
 from assay.audit.service import RequestMeta, record_event
 from assay.auth.context import IdentityContext
 from assay.auth.models import BackupCode
-from assay.core.crypto import keyed_digest
-from assay.core.errors import Conflict, ValidationFailed
+from assay.core.crypto import DecryptionError, ciphertext_key_id, keyed_digest
+from assay.core.errors import Conflict, DependencyUnavailable, ValidationFailed
+from assay.core.logging import get_logger
 from assay.core.principal import Principal
+
+log = get_logger("assay.auth")
 
 ISSUER = "Assay"
 BACKUP_CODE_COUNT = 10
@@ -37,13 +40,27 @@ class Enrolment:
 
 
 def _aad(user: User) -> bytes:
-    return f"users:{user.id}:totp_secret".encode()
+    return totp_secret_aad(user.id)
 
 
 def _secret_of(identity: IdentityContext, user: User) -> str | None:
     if user.totp_secret_encrypted is None:
         return None
-    return identity.keyring.decrypt(user.totp_secret_encrypted, _aad(user)).decode()
+    try:
+        return identity.keyring.decrypt(user.totp_secret_encrypted, _aad(user)).decode()
+    except DecryptionError as exc:
+        # A key this process does not hold (or a damaged value): the server's problem,
+        # said plainly, never a 500 (ADR 0024).
+        log.warning(
+            "totp_secret_unreadable",
+            user_id=str(user.id),
+            key_id=ciphertext_key_id(user.totp_secret_encrypted),
+            error=str(exc),
+        )
+        raise DependencyUnavailable(
+            "The second factor cannot be checked now: its secret cannot be opened with the "
+            "encryption keys this server holds. The operator has been told."
+        ) from None
 
 
 def _backup_digest(identity: IdentityContext, code: str) -> str:

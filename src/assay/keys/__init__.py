@@ -1,0 +1,1 @@
+"""The field-encryption key lifecycle: data keys, rotation, re-encryption, retirement."""
