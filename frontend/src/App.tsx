@@ -23,6 +23,8 @@ import { ErrorBoundary } from './shell/ErrorBoundary';
 import { AppLayout, PublicLayout } from './shell/Layout';
 import { NotFoundPage } from './shell/NotFound';
 import { RequireSession } from './shell/RequireSession';
+import { WebhookPage } from './webhooks/WebhookPage';
+import { WebhooksPage } from './webhooks/WebhooksPage';
 
 // The charting library is the largest dependency: loaded with the try-it page only.
 const TryItPage = lazy(() => import('./models/TryItPage'));
@@ -71,6 +73,8 @@ export function AppRoutes() {
           <Route path="/jobs/:id" element={<JobPage />} />
           <Route path="/api-keys" element={<ApiKeysPage />} />
           <Route path="/members" element={<MembersPage />} />
+          <Route path="/webhooks" element={<WebhooksPage />} />
+          <Route path="/webhooks/:id" element={<WebhookPage />} />
           <Route path="*" element={<NotFoundPage />} />
         </Route>
       </Route>

@@ -16,7 +16,7 @@ type Created = Schemas['ApiKeyCreated'];
 
 const KEYS = ['api-keys'] as const;
 
-function CopyButton({ text, label }: { text: string; label: string }) {
+export function CopyButton({ text, label }: { text: string; label: string }) {
   const { t } = useTranslation();
   const [outcome, setOutcome] = useState<'copied' | 'failed' | null>(null);
   return (

@@ -77,6 +77,11 @@ export function AppLayout() {
               <NavLink to="/api-keys">{t('nav.apiKeys')}</NavLink>
             </li>
           ) : null}
+          {can('webhooks:read') ? (
+            <li>
+              <NavLink to="/webhooks">{t('nav.webhooks')}</NavLink>
+            </li>
+          ) : null}
           {can('members:read') ? (
             <li>
               <NavLink to="/members">{t('nav.members')}</NavLink>
