@@ -200,9 +200,10 @@ export function WebhookPage() {
   const remove = useMutation({
     mutationFn: () => call(api.DELETE('/v1/webhooks/{webhook_id}', path)),
     onSuccess: () => {
-      queryClient.removeQueries({ queryKey: [...WEBHOOKS, id] });
-      void refresh();
+      // Leave first: the endpoint's own queries would otherwise be asked again (404).
       navigate('/webhooks');
+      queryClient.removeQueries({ queryKey: [...WEBHOOKS, id] });
+      void queryClient.invalidateQueries({ queryKey: WEBHOOKS, exact: true });
     },
   });
   const data = hook.data;
