@@ -175,10 +175,13 @@ export function WebhookPage() {
   usePageTitle(t('webhooks.detailTitle'));
   const [secret, setSecret] = useState<Schemas['WebhookSecretIssued'] | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
+  // Set once deleted: its queries stop (navigation is a transition, the page stays a moment).
+  const [gone, setGone] = useState(false);
   const path = { params: { path: { webhook_id: id } } };
   const hook = useQuery({
     queryKey: [...WEBHOOKS, id],
     queryFn: () => call(api.GET('/v1/webhooks/{webhook_id}', path)),
+    enabled: !gone,
   });
   const refresh = () => queryClient.invalidateQueries({ queryKey: WEBHOOKS });
   const toggle = useMutation({
@@ -200,13 +203,14 @@ export function WebhookPage() {
   const remove = useMutation({
     mutationFn: () => call(api.DELETE('/v1/webhooks/{webhook_id}', path)),
     onSuccess: () => {
-      // Leave first: the endpoint's own queries would otherwise be asked again (404).
-      navigate('/webhooks');
-      queryClient.removeQueries({ queryKey: [...WEBHOOKS, id] });
+      // Stop the endpoint's own queries first: asked again, they would answer 404.
+      setGone(true);
+      void queryClient.cancelQueries({ queryKey: [...WEBHOOKS, id] });
       void queryClient.invalidateQueries({ queryKey: WEBHOOKS, exact: true });
+      navigate('/webhooks');
     },
   });
-  const data = hook.data;
+  const data = gone ? undefined : hook.data;
   const failed = [toggle, test, rotate, remove].find((m) => m.isError);
 
   return (
