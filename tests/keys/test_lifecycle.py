@@ -396,3 +396,36 @@ async def test_the_maintenance_loop_works_a_queued_run_to_its_end(
     assert run.json()["done"] == run.json()["total"] == 4
     assert _key(await _status(client, admin), rotation["previous_key_id"])["sealed"] == 0
     assert await worker.run_pending() == 0  # nothing left to claim
+
+
+async def test_a_stopping_process_ends_its_run_after_the_batch_and_releases_it(
+    app: FastAPI, client: httpx.AsyncClient, admin: dict[str, str], make_member: MakeMember
+) -> None:
+    await _seed(client, make_member, 5)
+    rotation = await _rotate(client, admin)
+    run_id = uuid.UUID(rotation["reencryption"]["id"])
+    worker = Reencryptor(
+        app.state.settings, app.state.identity.keeper, app.state.database.sessionmaker, "first"
+    )
+    done_batches: list[int] = []
+
+    def stop_after_the_first_batch(run: KeyReencryption) -> None:
+        done_batches.append(run.done)
+        worker.stopping = True  # what KeyMaintenance.stop() sets as the process stops
+
+    assert await worker.claim(run_id)
+    stopped = await worker.run(run_id, progress=stop_after_the_first_batch)
+    assert stopped.state == RunState.RUNNING
+    assert len(done_batches) == 1
+    assert 0 < stopped.done < stopped.total
+    # run_pending releases what it stopped: another process claims it at once, no lease
+    # to wait out, and finishes it from the committed cursor.
+    await worker.release(run_id)
+    successor = Reencryptor(
+        app.state.settings, app.state.identity.keeper, app.state.database.sessionmaker, "second"
+    )
+    assert await successor.run_pending() == 1
+    progress = await client.get(f"/v1/admin/keys/reencryptions/{run_id}", headers=admin)
+    assert progress.json()["state"] == "succeeded"
+    assert progress.json()["done"] == progress.json()["total"]
+    assert not await worker.run_pending(), "a stopping worker claims nothing new"

@@ -14,8 +14,6 @@ or worked in the foreground by `assay data-keys reencrypt`.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import secrets
 import uuid
 from collections.abc import Callable
@@ -31,6 +29,7 @@ from assay.core.crypto import DecryptionError
 from assay.core.db_types import utcnow
 from assay.core.keyring_store import KeyringKeeper
 from assay.core.logging import get_logger
+from assay.core.periodic import PeriodicTask
 from assay.core.sealed import SealedColumn, sealed_columns
 from assay.core.tenancy import across_tenants
 from assay.keys.models import KeyReencryption, RunState
@@ -74,6 +73,9 @@ class Reencryptor:
         self.keeper = keeper
         self.sessionmaker = sessionmaker
         self.owner = owner or f"reencrypt-{secrets.token_hex(6)}"
+        # Set when the process stops: the run under way ends after its current batch
+        # (committed) and is released for another process to continue.
+        self.stopping = False
 
     @property
     def _lease(self) -> timedelta:
@@ -139,10 +141,13 @@ class Reencryptor:
     async def run_pending(self) -> int:
         """Work every run that is waiting (or abandoned) to its end; how many were."""
         worked = 0
-        while (run_id := await self.next_claimable()) is not None:
+        while not self.stopping and (run_id := await self.next_claimable()) is not None:
             if not await self.claim(run_id):
                 break  # another process took it
             await self.run(run_id)
+            if self.stopping:
+                await self.release(run_id)
+                break
             worked += 1
         return worked
 
@@ -162,7 +167,7 @@ class Reencryptor:
             run = await self._start(db, run_id)
             for sealed in sealed_columns():
                 while True:
-                    if max_batches is not None and batches >= max_batches:
+                    if self.stopping or (max_batches is not None and batches >= max_batches):
                         return run
                     moved = await self._batch(db, run, sealed)
                     if not moved:
@@ -260,40 +265,35 @@ class Reencryptor:
 
 class KeyMaintenance:
     """The loop every process runs: keep the keyring fresh, and (when enabled) work
-    waiting re-encryption runs. `wake()` makes it look now (after a rotation)."""
+    waiting re-encryption runs. `wake()` makes it look now (after a rotation).
+
+    Stopping lets the step under way end instead of cancelling it: a query cancelled
+    half-way leaves its database connection to the garbage collector. A re-encryption
+    run stops after its current batch and is released for another process.
+    """
 
     def __init__(self, keeper: KeyringKeeper, reencryptor: Reencryptor | None) -> None:
         self.keeper = keeper
         self.reencryptor = reencryptor
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._loop = PeriodicTask(
+            "key-maintenance",
+            self.step,
+            max(keeper.settings.key_refresh_seconds, 1.0),
+            failure_event="key_maintenance_failed",
+        )
 
     def wake(self) -> None:
-        self._wake.set()
+        self._loop.wake()
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._forever(), name="key-maintenance")
+        self._loop.start()
 
     async def stop(self) -> None:
-        if self._task is None:
-            return
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
-        self._task = None
+        if self.reencryptor is not None:
+            self.reencryptor.stopping = True
+        await self._loop.stop()
 
     async def step(self) -> None:
         await self.keeper.ensure_fresh()
         if self.reencryptor is not None:
             await self.reencryptor.run_pending()
-
-    async def _forever(self) -> None:
-        period = max(self.keeper.settings.key_refresh_seconds, 1.0)
-        while True:
-            self._wake.clear()
-            try:
-                await self.step()
-            except Exception:
-                log.exception("key_maintenance_failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=period)
