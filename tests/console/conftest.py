@@ -69,7 +69,8 @@ def browser(console_server: LiveServer) -> Iterator[Browser]:
 def console_server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LiveServer]:
-    """A live Assay serving the built console, over a fresh database of the module."""
+    """A live Assay serving the built console, over a fresh database of the module; a
+    module may add settings of its own in `SERVER_SETTINGS`."""
     directory = tmp_path_factory.mktemp(f"console-{request.param}")
     url, drop = asyncio.run(make_database_url(request.param, directory))
     port = free_port()
@@ -82,6 +83,7 @@ def console_server(
         token_signing_key=new_secret(),
         session_secret=new_secret(),
         encryption_key=new_secret(),
+        **getattr(request.module, "SERVER_SETTINGS", {}),
     )
     server = LiveServer(create_app(settings), settings)
     server.start()

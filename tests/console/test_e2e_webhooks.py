@@ -5,13 +5,12 @@ and follows it into the delivery log and its attempts; a refused URL shows the g
 and deleted after confirming. A maintainer reads without write actions; a viewer has no
 "Webhooks" link. Every page passes axe's WCAG 2.1 AA rules.
 
-The module runs its own live Assay (the console's fixture, with 127.0.0.1 opened to the
-outbound guard, which refuses loopback by default) so a real delivery can be watched.
+The module's live Assay is the console's fixture with 127.0.0.1 opened to the
+outbound guard, which refuses loopback by default, so a real delivery can be watched.
 """
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import uuid
 from collections.abc import Iterator
@@ -20,15 +19,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from playwright.sync_api import Page, expect
 
-from assay.app import create_app
-from assay.settings import Settings
-from tests.clients.conftest import LIVE_SETTINGS
 from tests.clients.live import LiveServer
-from tests.conftest import make_database_url, new_secret
 from tests.console.conftest import Console
 from tests.console.test_e2e_keys_members import go, sign_in
 from tests.support.identity import Member, known_secret, new_member
-from tests.support.processes import free_port
 
 
 class _Recorder(BaseHTTPRequestHandler):
@@ -53,35 +47,13 @@ class Receiver(ThreadingHTTPServer):
         return f"http://127.0.0.1:{self.server_address[1]}/hook"
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def console_server(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[LiveServer]:
-    """As the console's fixture, with loopback (only 127.0.0.1) opened to webhooks."""
-    directory = tmp_path_factory.mktemp(f"console-webhooks-{request.param}")
-    url, drop = asyncio.run(make_database_url(request.param, directory))
-    port = free_port()
-    settings = Settings(
-        **LIVE_SETTINGS,
-        port=port,
-        public_url=f"http://127.0.0.1:{port}",
-        data_dir=directory / "data",
-        database_url=url,
-        token_signing_key=new_secret(),
-        session_secret=new_secret(),
-        encryption_key=new_secret(),
-        outbound_allowed_networks=["127.0.0.1/32"],
-        webhook_poll_interval_seconds=0.2,
-        outbound_timeout_seconds=5.0,
-    )
-    server = LiveServer(create_app(settings), settings)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-        if drop is not None:
-            asyncio.run(drop())
+# The console's live server (tests/console/conftest.py), with loopback (only 127.0.0.1)
+# opened to webhooks, and the dispatcher polling often.
+SERVER_SETTINGS = {
+    "outbound_allowed_networks": ["127.0.0.1/32"],
+    "webhook_poll_interval_seconds": 0.2,
+    "outbound_timeout_seconds": 5.0,
+}
 
 
 @pytest.fixture(scope="module")
